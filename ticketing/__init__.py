@@ -1,0 +1,1 @@
+"""Omnichannel complaint ticketing and response-time tracker."""
