@@ -1,0 +1,1 @@
+"""Channel adapters: raw provider input to Contacts, OutboundMessages to provider calls."""

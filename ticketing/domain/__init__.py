@@ -1,0 +1,1 @@
+"""Pure domain logic: value objects, calendar, SLA, repeat contacts, escalation (stdlib only)."""
