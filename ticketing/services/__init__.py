@@ -1,0 +1,1 @@
+"""Use cases: the application's workflows; they flush, never commit."""
