@@ -1,0 +1,228 @@
+"""Shared fixtures: the app on SQLite and PostgreSQL, per-test rollback, factories, clients."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("REDIS_URL")
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday morning in Amsterdam
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose service is missing; with REQUIRE_SERVICES=1 (CI), fail it instead."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"databases: sqlite{' + postgresql' if TEST_DATABASE_URL else ''}; "
+        f"redis: {'yes' if REDIS_URL else 'no'}; require services: {REQUIRE_SERVICES}",
+    ]
+
+
+def _backends() -> list[Any]:
+    postgres = pytest.param(
+        "postgresql", marks=pytest.mark.postgres, id="postgresql"
+    )
+    return ["sqlite", postgres]
+
+
+@pytest.fixture(scope="session", params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The database every DB test runs against: SQLite always, PostgreSQL when configured."""
+    if request.param == "sqlite":
+        return "sqlite://"
+    if not TEST_DATABASE_URL:
+        skip_or_fail("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
+    return _worker_database(TEST_DATABASE_URL)
+
+
+def _worker_database(url: str) -> str:
+    """Give each xdist worker its own PostgreSQL database, so they never share tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = sa.make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        exists = connection.scalar(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
+        if not exists:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory):
+    from ticketing.app import create_app
+    from ticketing.extensions import db
+
+    instance = tmp_path_factory.mktemp("instance")
+    application = create_app(
+        "test",
+        SQLALCHEMY_DATABASE_URI=database_url,
+        ATTACHMENT_STORAGE_PATH=str(instance / "attachments"),
+    )
+    application.instance_path = str(instance)
+    with application.app_context():
+        if database_url.startswith("postgresql"):
+            db.drop_all()
+        db.create_all()
+    yield application
+    with application.app_context():
+        if database_url.startswith("postgresql"):
+            db.drop_all()
+        db.engine.dispose()
+    shutil.rmtree(instance, ignore_errors=True)
+
+
+@pytest.fixture
+def db_session(app) -> Iterator[Any]:
+    """A session whose work is rolled back after the test, commits included.
+
+    The test's connection holds an outer transaction; the session joins it with savepoints, so
+    `commit()` in views and services only releases a savepoint (SQLAlchemy 2 "Joining a Session
+    into an External Transaction"). Flask-SQLAlchemy picks its bind from `db.engines`, so the
+    connection is put there for the duration of the test.
+    """
+    from ticketing.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        engines = db.engines
+        real_engine = engines[None]
+        connection = real_engine.connect()
+        outer = connection.begin()
+        engines[None] = connection
+        db.session.configure(join_transaction_mode="create_savepoint")
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            outer.rollback()
+            connection.close()
+            engines[None] = real_engine
+
+
+@pytest.fixture
+def client(app, db_session):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app, db_session):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return FIXED_NOW
+
+
+@pytest.fixture
+def make_user(db_session) -> Callable[..., Any]:
+    from ticketing.models import Role
+    from ticketing.services.accounts import create_user
+
+    counter = iter(range(1, 10_000))
+
+    def factory(role: str = "agent", *, email: str | None = None, team: Any = None,
+                password: str = "correct horse battery", name: str | None = None) -> Any:
+        number = next(counter)
+        user = create_user(
+            email=email or f"{role}{number}@example.org",
+            name=name or f"{role.title()} {number}",
+            password=password,
+            role=Role(role),
+            team=team,
+            now=FIXED_NOW,
+        )
+        db_session.flush()
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def login(client) -> Callable[..., Any]:
+    def do_login(user: Any, password: str = "correct horse battery") -> Any:
+        response = client.post("/login", data={"email": user.email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    return do_login
+
+
+@pytest.fixture
+def intake_settings(app):
+    from ticketing.services.intake import IntakeSettings
+
+    return IntakeSettings.from_config(app.config)
+
+
+@pytest.fixture
+def make_contact() -> Callable[..., Any]:
+    """Build a Contact with sensible defaults; override any field by keyword."""
+    from ticketing.domain.contact import Channel, Contact, Identity, IdentityKind, ThreadHints
+
+    counter = iter(range(1, 100_000))
+
+    def factory(text: str = "Mijn bestelling is niet aangekomen.", *, sender: str =
+                "klant@example.nl", channel: str = "email", at: datetime | None = None,
+                **fields: Any) -> Contact:
+        number = next(counter)
+        kind = IdentityKind.phone if sender.startswith("+") else IdentityKind.email
+        defaults: dict[str, Any] = {
+            "channel": Channel(channel),
+            "external_id": f"contact-{number}@test",
+            "sender": Identity(kind, sender, fields.pop("name", None)),
+            "received_at": at or FIXED_NOW,
+            "text": text,
+            "new_text": text,
+            "subject": "Bestelling" if channel == "email" else None,
+            "thread": ThreadHints(
+                message_id=f"contact-{number}@test" if channel == "email" else None
+            ),
+        }
+        defaults.update(fields)
+        return Contact(**defaults)
+
+    return factory
+
+
+@pytest.fixture
+def receive(db_session, intake_settings) -> Callable[..., Any]:
+    """Run a contact through intake at an instant (default: FIXED_NOW)."""
+    from ticketing.services.intake import receive_contact
+
+    def do_receive(contact: Any, at: datetime | None = None, **settings_overrides: Any) -> Any:
+        settings = intake_settings
+        if settings_overrides:
+            from dataclasses import replace
+
+            settings = replace(settings, **settings_overrides)
+        result = receive_contact(contact, now=at or contact.received_at, settings=settings)
+        db_session.flush()
+        return result
+
+    return do_receive
+
+
+def later(base: datetime, **delta: float) -> datetime:
+    return base + timedelta(**delta)

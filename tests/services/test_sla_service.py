@@ -1,0 +1,213 @@
+"""Stored SLA clocks: refreshed with every event, swept set-based and exactly once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import TEST_DATABASE_URL, skip_or_fail
+from ticketing.domain.contact import ThreadHints
+from ticketing.models import SlaClock, SlaPolicy, TicketEvent, TicketStatus
+from ticketing.services import sla
+from ticketing.services.events import record_event
+from ticketing.services.tickets import change_priority, change_status, ticket_changed
+
+POLICY = {
+    "calendar": {"timezone": "Europe/Amsterdam",
+                 "hours": {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}},
+    "targets": {"normal": {"first_response": 60, "next_response": 120, "resolution": 480},
+                "high": {"first_response": 30, "next_response": 60, "resolution": 240}},
+    "pause_statuses": ["pending"],
+    "warn_ratio": 0.75,
+}
+
+
+@pytest.fixture
+def policy(db_session):
+    row = SlaPolicy(name=f"test-{uuid.uuid4().hex[:6]}", position=0, conditions={},
+                    calendar=POLICY["calendar"], targets=POLICY["targets"],
+                    pause_statuses=POLICY["pause_statuses"], warn_ratio=0.75)
+    db_session.add(row)
+    db_session.flush()
+    return row
+
+
+def _clocks(db_session, ticket):
+    return {(c.metric, c.cycle): c for c in db_session.scalars(
+        sa.select(SlaClock).where(SlaClock.ticket_id == ticket.id))}
+
+
+def _agent_reply(ticket, at):
+    record_event(ticket, "reply.sent", now=at)
+    ticket.last_agent_reply_at = at
+    ticket_changed(ticket, now=at, trigger="reply.sent")
+
+
+def test_a_new_ticket_starts_first_response_and_resolution(db_session, policy, make_contact,
+                                                           receive, now):
+    ticket = receive(make_contact()).ticket
+    clocks = _clocks(db_session, ticket)
+    assert set(clocks) == {("first_response", 1), ("resolution", 1)}
+    # Monday 10:30 Amsterdam + 60 business minutes
+    assert clocks[("first_response", 1)].due_at == now + timedelta(hours=1)
+    assert ticket.next_due_at == now + timedelta(hours=1)
+    assert ticket.sla_policy_snapshot["policy_id"] == policy.id
+
+
+def test_an_agent_reply_meets_first_response(db_session, policy, make_contact, receive, now):
+    ticket = receive(make_contact()).ticket
+    _agent_reply(ticket, now + timedelta(minutes=20))
+    clock = _clocks(db_session, ticket)[("first_response", 1)]
+    assert clock.state == "met"
+    assert not clock.is_running
+    assert ticket.first_response_due_at is None
+
+
+def test_pending_pauses_resolution_and_clears_its_due(db_session, policy, make_contact,
+                                                      receive, now):
+    ticket = receive(make_contact()).ticket
+    _agent_reply(ticket, now + timedelta(minutes=10))
+    change_status(ticket, TicketStatus.pending, now=now + timedelta(minutes=11))
+    ticket_changed(ticket, now=now + timedelta(minutes=11), trigger="status.changed")
+    clock = _clocks(db_session, ticket)[("resolution", 1)]
+    assert clock.state == "paused"
+    assert clock.due_at is None
+    assert ticket.next_due_at is None
+
+
+def test_a_priority_change_retargets_from_the_start(db_session, policy, make_contact, receive,
+                                                    now):
+    ticket = receive(make_contact()).ticket
+    change_priority(ticket, ticket.priority.__class__("high"), now=now + timedelta(minutes=5))
+    ticket_changed(ticket, now=now + timedelta(minutes=5), trigger="priority.changed")
+    assert _clocks(db_session, ticket)[("first_response", 1)].due_at == now + timedelta(minutes=30)
+
+
+def test_a_customer_reply_after_ours_starts_a_next_response_cycle(db_session, policy,
+                                                                  make_contact, receive, now):
+    first = receive(make_contact(thread=ThreadHints(message_id="n1@x")))
+    _agent_reply(first.ticket, now + timedelta(minutes=10))
+    receive(make_contact("Dank, maar...", thread=ThreadHints(message_id="n2@x",
+                                                             in_reply_to=("n1@x",)),
+                         at=now + timedelta(minutes=40)))
+    clock = _clocks(db_session, first.ticket)[("next_response", 1)]
+    assert clock.state == "running"
+    assert clock.due_at == now + timedelta(minutes=40 + 120)
+
+
+def test_sweep_records_breach_once_and_moves_states(db_session, policy, make_contact, receive,
+                                                    now):
+    ticket = receive(make_contact()).ticket
+    sla.sweep_clocks(now=now)  # sets the lower bound
+    later = now + timedelta(hours=2)
+    first = sla.sweep_clocks(now=later)
+    second = sla.sweep_clocks(now=later + timedelta(minutes=1))
+    assert first["sla.breached"] == 1
+    assert first["sla.at_risk"] == 0  # went straight past its warning: one breach event only
+    assert second["sla.breached"] == 0
+    events = db_session.scalars(sa.select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.type == "sla.breached")).all()
+    assert len(events) == 1
+    assert events[0].at == now + timedelta(hours=1)
+    assert events[0].data["metric"] == "first_response"
+    db_session.refresh(ticket)
+    assert ticket.sla_state == "breached"
+    assert ticket.has_breached
+
+
+def test_sweep_records_at_risk_before_breach(db_session, policy, make_contact, receive, now):
+    receive(make_contact())
+    sla.sweep_clocks(now=now)
+    summary = sla.sweep_clocks(now=now + timedelta(minutes=50))
+    assert summary["sla.at_risk"] == 1
+    assert summary["sla.breached"] == 0
+
+
+def test_explain_tells_the_story(db_session, policy, make_contact, receive, now):
+    ticket = receive(make_contact()).ticket
+    stories = sla.explain_ticket(ticket, now=now + timedelta(hours=3))
+    titles = [title for title, _lines in stories]
+    assert titles[0].startswith("first response #1: breached")
+    assert any("breached" in line for line in stories[0][1])
+
+
+def test_recompute_reapplies_a_changed_policy(db_session, policy, make_contact, receive, now):
+    ticket = receive(make_contact()).ticket
+    policy.targets = {"normal": {"first_response": 15, "resolution": 480}}
+    sla.recompute_open_tickets(now=now, reapply_policy=False)
+    assert _clocks(db_session, ticket)[("first_response", 1)].target_seconds == 3600
+    sla.recompute_open_tickets(now=now, reapply_policy=True)
+    assert _clocks(db_session, ticket)[("first_response", 1)].target_seconds == 900
+
+
+@pytest.mark.postgres
+def test_two_workers_sweeping_at_once_record_each_event_once(tmp_path):
+    """Real concurrency needs committed data and two connections: a database of its own."""
+    if not TEST_DATABASE_URL:
+        skip_or_fail("TEST_DATABASE_URL is not set, so concurrent sweeps are not checked")
+    from datetime import UTC, datetime
+
+    from ticketing.app import create_app
+    from ticketing.extensions import db
+    from ticketing.models import Customer, Ticket
+
+    base = sa.make_url(TEST_DATABASE_URL)
+    name = f"sweep_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        app = create_app("test", SQLALCHEMY_DATABASE_URI=url,
+                         ATTACHMENT_STORAGE_PATH=str(tmp_path))
+        start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        with app.app_context():
+            db.create_all()
+            customer = Customer(name="x")
+            db.session.add(customer)
+            for number in range(300):
+                ticket = Ticket(customer=customer, channel="email", subject=str(number),
+                                opened_at=start)
+                db.session.add(ticket)
+                db.session.flush()
+                db.session.add(SlaClock(ticket_id=ticket.id, metric="first_response", cycle=1,
+                                        state="running", priority="normal", started_at=start,
+                                        due_at=start + timedelta(minutes=number % 50),
+                                        warn_at=start, is_running=True))
+            db.session.add(sla.SweepState(name="sla", last_swept_at=start - timedelta(hours=1)))
+            db.session.commit()
+        barrier = threading.Barrier(2)
+        results: list[dict] = []
+        errors: list[BaseException] = []
+
+        def sweep() -> None:
+            try:
+                with app.app_context():
+                    barrier.wait()
+                    results.append(sla.sweep_clocks(now=start + timedelta(hours=1)))
+                    db.session.commit()
+                    db.session.remove()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=sweep) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert sum(r["sla.breached"] for r in results) == 300
+        with app.app_context():
+            count = db.session.scalar(sa.select(sa.func.count(TicketEvent.id)).where(
+                TicketEvent.type == "sla.breached"))
+            db.session.remove()
+            db.engine.dispose()
+        assert count == 300
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -1,0 +1,140 @@
+"""Inbound unit of work shared by every entry point: store raw, commit, parse, intake, commit.
+
+Web views, CLI commands and jobs call `ingest_raw`; it is the one place that decides how a raw
+input becomes tickets, so "stored before anything else happens" and "quarantined with its reason"
+hold the same way for email, SMS and the web form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ticketing.domain.contact import Contact, InvalidInbound
+from ticketing.extensions import db
+from ticketing.models import InboundRecord, InboundStatus
+from ticketing.services.intake import IntakeResult, IntakeSettings, receive_contact
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[InboundRecord], list[Contact]]
+
+#: outcomes that leave the raw record "ignored" rather than "processed"
+_IGNORED_OUTCOMES = {"auto_reply", "bounce", "opt_out", "opt_in", "help"}
+
+
+@dataclass
+class IngestOutcome:
+    record_id: int
+    #: created, appended, duplicate, auto_reply, bounce, opt_out, opt_in, help, quarantined
+    outcome: str
+    results: list[IntakeResult] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def ticket_reference(self) -> str | None:
+        for result in self.results:
+            if result.ticket is not None:
+                return result.ticket.reference
+        return None
+
+
+def store_raw(
+    channel: str,
+    payload: bytes,
+    *,
+    now: datetime,
+    source: str | None = None,
+    envelope: Mapping[str, Any] | None = None,
+) -> InboundRecord:
+    """Add the raw input to the session (the caller commits before processing it)."""
+    record = InboundRecord(
+        channel=channel,
+        received_at=now,
+        source=(source or "")[:500] or None,
+        envelope=dict(envelope or {}),
+        payload=payload,
+        sha256=hashlib.sha256(payload).hexdigest(),
+        status=InboundStatus.received,
+    )
+    db.session.add(record)
+    return record
+
+
+def process_record(
+    record: InboundRecord, parse: Parser, *, now: datetime, settings: IntakeSettings
+) -> IngestOutcome:
+    """Parse and take in one stored record; quarantine it with the reason when that fails.
+
+    Commits: once for the result, or once for the quarantine after a rollback.
+    """
+    record_id = record.id
+    try:
+        contacts = parse(record)
+        if not contacts:
+            raise InvalidInbound("nothing to take in")
+        results = [
+            receive_contact(contact, now=now, settings=settings, inbound=record)
+            for contact in contacts
+        ]
+    except InvalidInbound as error:
+        db.session.rollback()
+        return _quarantine(record_id, error.reason, now)
+    except Exception as error:  # noqa: BLE001 - anything else is quarantined, never lost
+        log.exception("inbound record %s could not be processed", record_id)
+        db.session.rollback()
+        return _quarantine(record_id, f"{error.__class__.__name__}: {error}"[:2000], now)
+    outcome = _summarise(results)
+    record.status = (
+        InboundStatus.duplicate
+        if outcome == "duplicate"
+        else InboundStatus.ignored
+        if outcome in _IGNORED_OUTCOMES and all(r.ticket is None for r in results)
+        else InboundStatus.processed
+    )
+    record.outcome = outcome
+    record.reason = "; ".join(r.reason for r in results if r.reason)[:2000] or None
+    record.ticket_id = next((r.ticket.id for r in results if r.ticket is not None), None)
+    record.processed_at = now
+    db.session.commit()
+    return IngestOutcome(record_id, outcome, results, record.reason)
+
+
+def _summarise(results: list[IntakeResult]) -> str:
+    outcomes = [r.outcome for r in results]
+    for preferred in ("created", "appended"):
+        if preferred in outcomes:
+            return preferred
+    return outcomes[0]
+
+
+def _quarantine(record_id: int, reason: str, now: datetime) -> IngestOutcome:
+    record = db.session.get(InboundRecord, record_id)
+    assert record is not None  # committed before processing started
+    record.status = InboundStatus.quarantined
+    record.outcome = "quarantined"
+    record.reason = reason
+    record.processed_at = now
+    db.session.commit()
+    log.warning("inbound record %s quarantined: %s", record_id, reason)
+    return IngestOutcome(record_id, "quarantined", [], reason)
+
+
+def ingest_raw(
+    channel: str,
+    payload: bytes,
+    parse: Parser,
+    *,
+    now: datetime,
+    settings: IntakeSettings,
+    source: str | None = None,
+    envelope: Mapping[str, Any] | None = None,
+) -> IngestOutcome:
+    """Store the raw input and commit, then process it (see `process_record`)."""
+    record = store_raw(channel, payload, now=now, source=source, envelope=envelope)
+    db.session.commit()
+    return process_record(record, parse, now=now, settings=settings)

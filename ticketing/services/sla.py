@@ -1,0 +1,413 @@
+"""SLA service: pick policies, refresh stored clocks from events, sweep deadlines set-based."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ticketing.domain.calendar import BusinessCalendar
+from ticketing.domain.sla import (
+    Clock,
+    ClockState,
+    Metric,
+    SlaEvent,
+    SlaReport,
+    compute_sla,
+    describe_clock,
+    policy_from_spec,
+)
+from ticketing.extensions import db
+from ticketing.models import (
+    OPEN_STATUSES,
+    SlaClock,
+    SlaPolicy,
+    SweepState,
+    Ticket,
+    TicketEvent,
+)
+from ticketing.services.calendars import build_calendar, calendar_years
+
+log = logging.getLogger(__name__)
+
+#: Used when no policy matches: a plain office week in Amsterdam, generous targets.
+FALLBACK_POLICY: dict[str, Any] = {
+    "calendar": {
+        "timezone": "Europe/Amsterdam",
+        "hours": {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
+    },
+    "targets": {
+        priority: {"first_response": 480, "next_response": 960, "resolution": 4800}
+        for priority in ("low", "normal", "high", "urgent")
+    },
+    "pause_statuses": ["pending"],
+    "warn_ratio": 0.75,
+}
+
+#: how TicketEvent types feed the SLA engine
+_EVENT_MAP = {
+    "reply.sent": "agent_reply",
+    "note.added": "note",
+    "acknowledgement.sent": "auto_reply",
+}
+_SLA_EVENT_TYPES = (
+    "message.received",
+    "status.changed",
+    "priority.changed",
+    *_EVENT_MAP,
+)
+_STATE_RANK = {"running": 1, "at_risk": 2, "breached": 3}
+
+
+def policy_snapshot(policy: SlaPolicy | None) -> dict[str, Any]:
+    if policy is None:
+        return {**FALLBACK_POLICY, "policy_id": None, "name": "fallback"}
+    return {
+        "policy_id": policy.id,
+        "name": policy.name,
+        "calendar": policy.calendar,
+        "targets": policy.targets,
+        "pause_statuses": list(policy.pause_statuses or []),
+        "warn_ratio": policy.warn_ratio,
+    }
+
+
+def select_policy(ticket: Ticket) -> SlaPolicy | None:
+    """Return the first active policy, by position, whose conditions all match the ticket."""
+    policies = db.session.scalars(
+        sa.select(SlaPolicy).where(SlaPolicy.is_active).order_by(SlaPolicy.position, SlaPolicy.id)
+    )
+    customer_tags = {tag.name for tag in ticket.customer.tags} if ticket.customer else set()
+    for policy in policies:
+        if _policy_matches(policy.conditions or {}, ticket, customer_tags):
+            return policy
+    return None
+
+
+def _policy_matches(conditions: dict[str, Any], ticket: Ticket, customer_tags: set[str]) -> bool:
+    def allows(key: str, value: Any) -> bool:
+        wanted = conditions.get(key) or []
+        return not wanted or value in wanted
+
+    if not allows("channel", ticket.channel):
+        return False
+    if not allows("priority", ticket.priority.value):
+        return False
+    if not allows("team_id", ticket.team_id):
+        return False
+    wanted_tags = set(conditions.get("customer_tag") or [])
+    return not wanted_tags or bool(wanted_tags & customer_tags)
+
+
+@lru_cache(maxsize=64)
+def _cached_calendar(spec_json: str, first_year: int, last_year: int) -> BusinessCalendar:
+    # Expanding country holidays costs milliseconds; a worker reuses calendars across tickets.
+    return build_calendar(json.loads(spec_json), range(first_year, last_year + 1))
+
+
+def calendar_for(spec: dict[str, Any], *instants: datetime) -> BusinessCalendar:
+    years = calendar_years(*instants)
+    return _cached_calendar(json.dumps(spec, sort_keys=True), years.start, years.stop - 1)
+
+
+def sla_events(ticket: Ticket) -> tuple[list[SlaEvent], str]:
+    """The ticket's SLA-relevant events and the priority it opened with."""
+    rows = db.session.execute(
+        sa.select(TicketEvent.at, TicketEvent.type, TicketEvent.data)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.type.in_(_SLA_EVENT_TYPES))
+        .order_by(TicketEvent.at, TicketEvent.id)
+    ).all()
+    events: list[SlaEvent] = []
+    opening_priority: str | None = None
+    for at, type_, data in rows:
+        data = data or {}
+        if type_ == "message.received":
+            if data.get("kind", "message") == "message":
+                events.append(SlaEvent(at, "customer_message"))
+        elif type_ == "status.changed":
+            events.append(SlaEvent(at, "status", status=data["new"]))
+        elif type_ == "priority.changed":
+            if opening_priority is None:
+                opening_priority = data.get("old")
+            events.append(SlaEvent(at, "priority", priority=data["new"]))
+        else:
+            events.append(SlaEvent(at, _EVENT_MAP[type_]))
+    return events, opening_priority or ticket.priority.value
+
+
+def compute_ticket_report(ticket: Ticket, *, now: datetime) -> tuple[SlaReport, dict[str, Any]]:
+    """Replay the ticket's events under its policy snapshot."""
+    if ticket.sla_policy_snapshot is None:
+        policy = select_policy(ticket)
+        ticket.policy_id = policy.id if policy is not None else None
+        ticket.sla_policy_snapshot = policy_snapshot(policy)
+    snapshot = ticket.sla_policy_snapshot
+    events, opening_priority = sla_events(ticket)
+    calendar = calendar_for(snapshot["calendar"], ticket.opened_at, now)
+    report = compute_sla(
+        events, policy_from_spec(snapshot), calendar, now, initial_priority=opening_priority
+    )
+    return report, snapshot
+
+
+def refresh_ticket_sla(ticket: Ticket, *, now: datetime) -> SlaReport:
+    """Recompute the ticket's clocks and store them with the denormalised due columns."""
+    report, snapshot = compute_ticket_report(ticket, now=now)
+    calendar = calendar_for(snapshot["calendar"], ticket.opened_at, now)
+    existing = {
+        (clock.metric, clock.cycle): clock
+        for clock in db.session.scalars(sa.select(SlaClock).where(SlaClock.ticket_id == ticket.id))
+    }
+    worst = None
+    for clock in report.clocks:
+        row = existing.pop((clock.metric.value, clock.cycle), None)
+        if row is None:
+            row = SlaClock(ticket_id=ticket.id, metric=clock.metric.value, cycle=clock.cycle)
+            db.session.add(row)
+        _store_clock(row, clock, snapshot, calendar, now)
+        if row.is_running and _STATE_RANK.get(clock.state.value, 0) > _STATE_RANK.get(worst, 0):
+            worst = clock.state.value
+        if clock.state == ClockState.breached:
+            ticket.has_breached = True
+            record_once(
+                ticket.id, "sla.breached", clock.breached_at or now,
+                key=f"{clock.metric.value}:{clock.cycle}",
+                data={"metric": clock.metric.value, "cycle": clock.cycle},
+            )
+    for stale in existing.values():
+        db.session.delete(stale)  # a re-computation can drop a cycle (e.g. a merged history)
+    ticket.first_response_due_at = _due_of(report.clocks, Metric.first_response)
+    ticket.next_response_due_at = _due_of(report.clocks, Metric.next_response)
+    ticket.resolution_due_at = _due_of(report.clocks, Metric.resolution)
+    ticket.next_due_at = report.next_due_at
+    ticket.sla_state = worst
+    db.session.flush()
+    return report
+
+
+def _store_clock(
+    row: SlaClock, clock: Clock, snapshot: dict[str, Any], calendar: BusinessCalendar,
+    now: datetime,
+) -> None:
+    running = clock.stopped_at is None and clock.state != ClockState.paused
+    row.state = clock.state.value
+    row.priority = clock.priority
+    row.policy_id = snapshot.get("policy_id")
+    row.started_at = clock.started_at
+    row.due_at = clock.due_at
+    row.stopped_at = clock.stopped_at
+    row.breached_at = clock.breached_at
+    row.elapsed_seconds = clock.elapsed_seconds
+    row.paused_seconds = clock.paused_seconds
+    row.target_seconds = clock.target_seconds
+    row.is_running = running
+    row.computed_at = now
+    row.segments = [
+        {"kind": s.kind, "at": s.at.isoformat(), "detail": s.detail} for s in clock.segments
+    ]
+    row.warn_at = None
+    if running and clock.due_at is not None:
+        warn_after = snapshot.get("warn_ratio", 0.75) * clock.target_seconds
+        remaining = warn_after - clock.elapsed_seconds
+        # Already at risk: the warning instant is now; otherwise the business instant ahead.
+        row.warn_at = now if remaining <= 0 else calendar.add_business_time(now, remaining)
+
+
+def _due_of(clocks: Sequence[Clock], metric: Metric) -> datetime | None:
+    running = [
+        c for c in clocks if c.metric == metric and c.stopped_at is None and c.due_at is not None
+    ]
+    return max(running, key=lambda c: c.cycle).due_at if running else None
+
+
+def _insert(table: Any) -> Any:
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def record_once(
+    ticket_id: int, type_: str, at: datetime, *, key: str, data: dict[str, Any]
+) -> bool:
+    """Insert an event unless one with the same (ticket, type, key) exists; True if inserted.
+
+    The unique constraint decides, not a check-then-insert, so two workers cannot both insert.
+    """
+    statement = (
+        _insert(TicketEvent.__table__)
+        .values(ticket_id=ticket_id, at=at, type=type_, data=data, dedup_key=key)
+        .on_conflict_do_nothing(index_elements=["ticket_id", "type", "dedup_key"])
+    )
+    return bool(db.session.execute(statement).rowcount)
+
+
+def _json_object(dialect: str, **fields: Any) -> Any:
+    pairs: list[Any] = []
+    for name, column in fields.items():
+        pairs.extend([sa.literal(name), column])
+    if dialect == "postgresql":
+        return sa.func.json_build_object(*pairs)
+    return sa.func.json_object(*pairs)
+
+
+def _iso(dialect: str, column: Any) -> Any:
+    if dialect == "postgresql":
+        return sa.func.to_char(
+            sa.func.timezone("UTC", column), sa.literal('YYYY-MM-DD"T"HH24:MI:SS"Z"')
+        )
+    return sa.func.strftime("%Y-%m-%dT%H:%M:%SZ", column)
+
+
+def sweep_clocks(*, now: datetime, name: str = "sla") -> dict[str, Any]:
+    """Record clocks that became at risk or breached since the last sweep, exactly once.
+
+    Set-based: one INSERT ... SELECT per kind over the partial indexes on running clocks, with a
+    lower bound from the previous sweep so the planner uses the index; then one UPDATE each to
+    move clock and ticket states. Safe to run on several workers at once: the unique
+    (ticket, type, dedup_key) constraint turns a second insert into nothing.
+    """
+    dialect = db.session.get_bind().dialect.name
+    state = db.session.get(SweepState, name)
+    lower = state.last_swept_at if state is not None else None
+    clock = SlaClock.__table__
+    summary: dict[str, Any] = {}
+    breached_tickets: set[int] = set()
+    for kind, column, key_parts in (
+        ("sla.at_risk", clock.c.warn_at, (clock.c.metric, clock.c.cycle, clock.c.due_at)),
+        ("sla.breached", clock.c.due_at, (clock.c.metric, clock.c.cycle)),
+    ):
+        conditions = [clock.c.is_running, column.is_not(None), column <= now]
+        if lower is not None:
+            conditions.append(column > lower)
+        if kind == "sla.at_risk":
+            conditions.append(clock.c.due_at > now)  # went straight to breached: one event
+        dedup = key_parts[0]
+        for part in key_parts[1:]:
+            dedup = dedup + ":" + sa.cast(
+                _iso(dialect, part) if part is clock.c.due_at else part, sa.String
+            )
+        select = sa.select(
+            clock.c.ticket_id,
+            column,
+            sa.literal(kind),
+            _json_object(dialect, metric=clock.c.metric, cycle=clock.c.cycle,
+                         due_at=_iso(dialect, clock.c.due_at)),
+            dedup,
+        ).where(*conditions).order_by(clock.c.ticket_id, clock.c.id)
+        # A fixed order makes two concurrent sweeps meet on rows in the same sequence, so one
+        # waits for the other instead of deadlocking; the unique constraint drops the repeat.
+        statement = (
+            _insert(TicketEvent.__table__)
+            .from_select(["ticket_id", "at", "type", "data", "dedup_key"], select)
+            .on_conflict_do_nothing(index_elements=["ticket_id", "type", "dedup_key"])
+            .returning(TicketEvent.__table__.c.ticket_id)
+        )
+        inserted = [row[0] for row in db.session.execute(statement)]
+        summary[kind] = len(inserted)
+        if kind == "sla.breached":
+            breached_tickets.update(inserted)
+    moved = _move_states(now, lower)
+    summary.update(moved)
+    if state is None:
+        db.session.add(SweepState(name=name, last_swept_at=now))
+    elif state.last_swept_at < now:
+        state.last_swept_at = now
+    db.session.flush()
+    summary["breached_ticket_ids"] = sorted(breached_tickets)
+    return summary
+
+
+def _move_states(now: datetime, lower: datetime | None) -> dict[str, int]:
+    """Bring stored clock and ticket states in line with the deadlines just passed."""
+    clock = SlaClock.__table__
+    ticket = Ticket.__table__
+    breached_where = [clock.c.is_running, clock.c.due_at <= now, clock.c.state != "breached"]
+    risk_where = [
+        clock.c.is_running, clock.c.warn_at <= now, clock.c.due_at > now,
+        clock.c.state == "running",
+    ]
+    if lower is not None:
+        breached_where.append(clock.c.due_at > lower)
+        risk_where.append(clock.c.warn_at > lower)
+    breached = db.session.execute(
+        sa.update(clock).where(clock.c.id.in_(_locked_ids(breached_where)))
+        .values(state="breached", breached_at=clock.c.due_at)
+        .returning(clock.c.ticket_id)
+    ).all()
+    at_risk = db.session.execute(
+        sa.update(clock).where(clock.c.id.in_(_locked_ids(risk_where)))
+        .values(state="at_risk").returning(clock.c.ticket_id)
+    ).all()
+    breached_ids = {row[0] for row in breached}
+    risk_ids = {row[0] for row in at_risk} - breached_ids
+    for chunk in _chunks(sorted(breached_ids), 1000):
+        db.session.execute(
+            sa.update(ticket).where(ticket.c.id.in_(chunk))
+            .values(sla_state="breached", has_breached=True)
+        )
+    for chunk in _chunks(sorted(risk_ids), 1000):
+        db.session.execute(
+            sa.update(ticket)
+            .where(ticket.c.id.in_(chunk), sa.or_(ticket.c.sla_state.is_(None),
+                                                  ticket.c.sla_state == "running"))
+            .values(sla_state="at_risk")
+        )
+    return {"clocks_breached": len(breached), "clocks_at_risk": len(at_risk)}
+
+
+def _locked_ids(conditions: list[Any]) -> Any:
+    # Lock the rows in id order before updating them (PostgreSQL; SQLite has one writer).
+    clock = SlaClock.__table__
+    return (
+        sa.select(clock.c.id).where(*conditions).order_by(clock.c.id).with_for_update()
+        .scalar_subquery()
+    )
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def recompute_open_tickets(*, now: datetime, reapply_policy: bool, batch: int = 500) -> int:
+    """Re-evaluate every open ticket; with `reapply_policy`, under the policy that matches now."""
+    count = 0
+    last_id = 0
+    while True:
+        tickets = list(db.session.scalars(
+            sa.select(Ticket)
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.id > last_id)
+            .order_by(Ticket.id)
+            .limit(batch)
+        ))
+        if not tickets:
+            return count
+        for ticket in tickets:
+            if reapply_policy:
+                ticket.sla_policy_snapshot = None
+            refresh_ticket_sla(ticket, now=now)
+            count += 1
+        last_id = tickets[-1].id
+        db.session.flush()
+        db.session.expunge_all()  # keep memory flat over many tickets
+
+
+def explain_ticket(ticket: Ticket, *, now: datetime) -> list[tuple[str, list[str]]]:
+    """Each clock of the ticket with its story in plain words."""
+    report, snapshot = compute_ticket_report(ticket, now=now)
+    timezone = snapshot["calendar"].get("timezone", "UTC")
+    return [
+        (
+            f"{clock.metric.value.replace('_', ' ')} #{clock.cycle}: {clock.state.value}",
+            describe_clock(clock, timezone),
+        )
+        for clock in report.clocks
+    ]
+
+
