@@ -102,6 +102,14 @@ class Config:
     OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
     OUTBOX_BATCH_SIZE = _int("OUTBOX_BATCH_SIZE", 100)
 
+    # API and webhooks
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600 per minute")
+    #: events newer than this are held back from the feed, so a slower commit is never skipped
+    API_EVENTS_SETTLE_SECONDS = _int("API_EVENTS_SETTLE_SECONDS", 2)
+    WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 12)
+    WEBHOOK_TIMEOUT_SECONDS = _int("WEBHOOK_TIMEOUT_SECONDS", 10)
+    WEBHOOK_BATCH_SIZE = _int("WEBHOOK_BATCH_SIZE", 100)
+
     # Login
     LOGIN_MAX_ATTEMPTS = _int("LOGIN_MAX_ATTEMPTS", 5)
     LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)

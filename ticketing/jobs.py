@@ -112,7 +112,7 @@ def poll_mailbox_periodically() -> dict[str, int] | None:
 
 @huey.periodic_task(crontab(minute="*"))
 def deliver_webhooks_periodically() -> dict[str, int]:
-    from ticketing.services.webhooks import deliver_due_webhooks
+    from ticketing.webhook_delivery import deliver_due
 
     with _context():
-        return deliver_due_webhooks(now=utcnow())
+        return deliver_due(utcnow())

@@ -6,6 +6,7 @@ from flask import Flask
 def register_commands(app: Flask) -> None:
     """Add every command group to `flask`."""
     from ticketing.cli import accounts, again, demo, email, sla, worker
+    from ticketing.webhook_delivery import webhooks_group
 
     for command in (
         *accounts.commands,
@@ -15,5 +16,6 @@ def register_commands(app: Flask) -> None:
         sla.sla_group,
         worker.worker_command,
         worker.outbox_group,
+        webhooks_group,
     ):
         app.cli.add_command(command)

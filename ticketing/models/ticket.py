@@ -142,6 +142,8 @@ class Ticket(db.Model):
         sa.Index("ix_tickets_team_status", "team_id", "status"),
         sa.Index("ix_tickets_customer_opened", "customer_id", "opened_at"),
         sa.Index("ix_tickets_opened_at", "opened_at"),
+        #: supervisor reports: tickets solved in a period (first-contact resolution)
+        sa.Index("ix_tickets_solved_at", "solved_at"),
         # the escalation sweep finds "N minutes since the customer's last message" flips by it
         sa.Index("ix_tickets_last_customer_message_at", "last_customer_message_at"),
         # the API lists and syncs tickets by the (updated_at, id) keyset
