@@ -244,13 +244,13 @@ def seed_tickets(
         agent = rng.choice(agents)
         if roll < 0.15:
             continue  # nobody answered yet: these breach
-        answer_at = at + timedelta(hours=rng.choice([0.5, 1, 2, 3, 5, 9, 20, 30]))
+        answer_at = at + timedelta(hours=rng.choice([0.25, 0.5, 0.5, 1, 1, 2, 2, 3, 6, 20]))
         if answer_at >= now:
             continue
         templates = REPLIES_NL if person.language == "nl" else REPLIES_EN
         text = rng.choice(templates).format(name=person.name.split()[0], agent=agent.name)
         reply(ticket, agent, text, answer_at)
-        if roll > 0.55:
+        if roll > 0.35:
             solve_at = answer_at + timedelta(hours=rng.uniform(1, 48))
             if solve_at < now:
                 solve(ticket, agent, solve_at)

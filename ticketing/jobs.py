@@ -116,3 +116,8 @@ def deliver_webhooks_periodically() -> dict[str, int]:
 
     with _context():
         return deliver_due(utcnow())
+
+
+# Feature modules keep their tasks beside their features; importing them registers the tasks
+# with the queue, so `flask worker` runs every periodic task.
+from ticketing import jobs_escalation, jobs_sms  # noqa: E402, F401

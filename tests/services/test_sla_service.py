@@ -114,9 +114,19 @@ def test_sweep_records_breach_once_and_moves_states(db_session, policy, make_con
     assert len(events) == 1
     assert events[0].at == now + timedelta(hours=1)
     assert events[0].data["metric"] == "first_response"
-    db_session.refresh(ticket)
-    assert ticket.sla_state == "breached"
-    assert ticket.has_breached
+    clock = _clocks(db_session, ticket)[("first_response", 1)]
+    db_session.refresh(clock)
+    assert clock.state == "breached"
+    assert clock.breached_at == now + timedelta(hours=1)
+    # Queues read the live state from the instants; the sweep leaves ticket rows alone.
+    assert ticket.next_due_at <= later
+
+
+def test_refresh_sets_the_warning_instant_for_the_at_risk_queue(db_session, policy,
+                                                                 make_contact, receive, now):
+    ticket = receive(make_contact()).ticket
+    # 75 % of a 60-minute target: 45 business minutes after the start
+    assert ticket.next_warn_at == now + timedelta(minutes=45)
 
 
 def test_sweep_records_at_risk_before_breach(db_session, policy, make_contact, receive, now):

@@ -95,7 +95,11 @@ class Ticket(db.Model):
     resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: earliest due instant among running clocks (breached ones included); the queue sort key
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: worst state among the clocks: "running", "at_risk", "breached" or None (no running clock)
+    #: earliest instant a running clock reaches its warning ratio: the "at risk" queue is
+    #: next_warn_at <= now < next_due_at, so the sweep never has to rewrite ticket rows
+    next_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: worst state among the clocks at the last refresh: "running", "at_risk", "breached" or
+    #: None; for display and rules — queues derive the live state from the instants above
     sla_state: Mapped[str | None] = mapped_column(sa.String(16))
     #: whether any clock of this ticket has ever breached
     has_breached: Mapped[bool] = mapped_column(default=False)
@@ -142,8 +146,13 @@ class Ticket(db.Model):
         sa.Index("ix_tickets_team_status", "team_id", "status"),
         sa.Index("ix_tickets_customer_opened", "customer_id", "opened_at"),
         sa.Index("ix_tickets_opened_at", "opened_at"),
-        #: supervisor reports: tickets solved in a period (first-contact resolution)
+        # Supervisor reports: tickets solved in a period (first-contact resolution), and the ids
+        # of one team's, agent's or channel's tickets read from the index alone, to join the
+        # clocks of a period with (a hash join instead of visiting every such ticket row).
         sa.Index("ix_tickets_solved_at", "solved_at"),
+        sa.Index("ix_tickets_team_id", "team_id", "id"),
+        sa.Index("ix_tickets_assignee_id", "assignee_id", "id"),
+        sa.Index("ix_tickets_channel_id", "channel", "id"),
         # the escalation sweep finds "N minutes since the customer's last message" flips by it
         sa.Index("ix_tickets_last_customer_message_at", "last_customer_message_at"),
         # the API lists and syncs tickets by the (updated_at, id) keyset

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -165,12 +165,15 @@ def refresh_ticket_sla(ticket: Ticket, *, now: datetime) -> SlaReport:
         for clock in db.session.scalars(sa.select(SlaClock).where(SlaClock.ticket_id == ticket.id))
     }
     worst = None
+    warnings = []
     for clock in report.clocks:
         row = existing.pop((clock.metric.value, clock.cycle), None)
         if row is None:
             row = SlaClock(ticket_id=ticket.id, metric=clock.metric.value, cycle=clock.cycle)
             db.session.add(row)
         _store_clock(row, clock, snapshot, calendar, now)
+        if row.is_running and row.warn_at is not None:
+            warnings.append(row.warn_at)
         if row.is_running and _STATE_RANK.get(clock.state.value, 0) > _STATE_RANK.get(worst, 0):
             worst = clock.state.value
         if clock.state == ClockState.breached:
@@ -186,6 +189,7 @@ def refresh_ticket_sla(ticket: Ticket, *, now: datetime) -> SlaReport:
     ticket.next_response_due_at = _due_of(report.clocks, Metric.next_response)
     ticket.resolution_due_at = _due_of(report.clocks, Metric.resolution)
     ticket.next_due_at = report.next_due_at
+    ticket.next_warn_at = min(warnings) if warnings else None
     ticket.sla_state = worst
     db.session.flush()
     return report
@@ -324,9 +328,13 @@ def sweep_clocks(*, now: datetime, name: str = "sla") -> dict[str, Any]:
 
 
 def _move_states(now: datetime, lower: datetime | None) -> dict[str, int]:
-    """Bring stored clock and ticket states in line with the deadlines just passed."""
+    """Bring stored clock states in line with the deadlines just passed.
+
+    Ticket rows are left alone: queues read "breached" as next_due_at <= now and "at risk" as
+    next_warn_at <= now, so nothing on a ticket goes stale between sweeps. (Rewriting 10,000
+    ticket rows, each in every index of that busy table, was most of the sweep's time.)
+    """
     clock = SlaClock.__table__
-    ticket = Ticket.__table__
     breached_where = [clock.c.is_running, clock.c.due_at <= now, clock.c.state != "breached"]
     risk_where = [
         clock.c.is_running, clock.c.warn_at <= now, clock.c.due_at > now,
@@ -335,44 +343,16 @@ def _move_states(now: datetime, lower: datetime | None) -> dict[str, int]:
     if lower is not None:
         breached_where.append(clock.c.due_at > lower)
         risk_where.append(clock.c.warn_at > lower)
+    # Two sweeps updating together walk the same index in the same order, so the second waits
+    # for the first and then finds nothing left to change (its WHERE is re-checked).
     breached = db.session.execute(
-        sa.update(clock).where(clock.c.id.in_(_locked_ids(breached_where)))
+        sa.update(clock).where(*breached_where)
         .values(state="breached", breached_at=clock.c.due_at)
-        .returning(clock.c.ticket_id)
-    ).all()
+    ).rowcount
     at_risk = db.session.execute(
-        sa.update(clock).where(clock.c.id.in_(_locked_ids(risk_where)))
-        .values(state="at_risk").returning(clock.c.ticket_id)
-    ).all()
-    breached_ids = {row[0] for row in breached}
-    risk_ids = {row[0] for row in at_risk} - breached_ids
-    for chunk in _chunks(sorted(breached_ids), 1000):
-        db.session.execute(
-            sa.update(ticket).where(ticket.c.id.in_(chunk))
-            .values(sla_state="breached", has_breached=True)
-        )
-    for chunk in _chunks(sorted(risk_ids), 1000):
-        db.session.execute(
-            sa.update(ticket)
-            .where(ticket.c.id.in_(chunk), sa.or_(ticket.c.sla_state.is_(None),
-                                                  ticket.c.sla_state == "running"))
-            .values(sla_state="at_risk")
-        )
-    return {"clocks_breached": len(breached), "clocks_at_risk": len(at_risk)}
-
-
-def _locked_ids(conditions: list[Any]) -> Any:
-    # Lock the rows in id order before updating them (PostgreSQL; SQLite has one writer).
-    clock = SlaClock.__table__
-    return (
-        sa.select(clock.c.id).where(*conditions).order_by(clock.c.id).with_for_update()
-        .scalar_subquery()
-    )
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+        sa.update(clock).where(*risk_where).values(state="at_risk")
+    ).rowcount
+    return {"clocks_breached": breached or 0, "clocks_at_risk": at_risk or 0}
 
 
 def recompute_open_tickets(*, now: datetime, reapply_policy: bool, batch: int = 500) -> int:
