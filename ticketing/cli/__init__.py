@@ -5,7 +5,7 @@ from flask import Flask
 
 def register_commands(app: Flask) -> None:
     """Add every command group to `flask`."""
-    from ticketing.cli import accounts, again, demo, email, sla, worker
+    from ticketing.cli import accounts, again, demo, email, escalations, sla, worker
     from ticketing.webhook_delivery import webhooks_group
 
     for command in (
@@ -13,6 +13,7 @@ def register_commands(app: Flask) -> None:
         again.again_cues_command,
         demo.seed_demo_command,
         email.email_group,
+        escalations.escalations_group,
         sla.sla_group,
         worker.worker_command,
         worker.outbox_group,
