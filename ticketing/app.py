@@ -54,6 +54,11 @@ def load_config(app: Flask, config: type | str | None, overrides: dict[str, Any]
             raise ConfigurationError(f"unknown TICKETING_ENV {name!r}") from None
     app.config.from_object(config)
     app.config.update(overrides)
+    # Decides where the embedded database, queue and secret land; a test or a second
+    # installation on one host moves it elsewhere (TICKETING_INSTANCE_PATH).
+    instance_path = app.config.get("INSTANCE_PATH")
+    if instance_path:
+        app.instance_path = str(Path(instance_path).resolve())
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     is_production = app.config["ENV_NAME"] == "production"
@@ -134,7 +139,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes would
+    # otherwise fail at once with "database is locked" when another wrote in between (the busy
+    # timeout does not cover lock upgrades). Readers in WAL mode are not blocked by it.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def register_queue(app: Flask) -> None:

@@ -34,8 +34,9 @@ def _context() -> AbstractContextManager[Any]:
 def deliver_outbox(limit: int | None = None) -> dict[str, int]:
     """Send every due outbox row once; commit after each so a crash repeats nothing sent."""
     from channels.registry import outbound_sender
+    from ticketing.domain.contact import DeliveryReceipt
     from ticketing.models import OutboxMessage
-    from ticketing.services import outbox
+    from ticketing.services import outbox, sms
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     limit = limit or app.config["OUTBOX_BATCH_SIZE"]
@@ -47,17 +48,21 @@ def deliver_outbox(limit: int | None = None) -> dict[str, int]:
         if row is None:
             continue
         send, via = outbound_sender(app, row.channel)
-        try:
-            receipt = send(outbox.payload_to_outbound(row.payload))
-        except Exception as error:  # noqa: BLE001 - an adapter bug must not stop the batch
-            log.exception("outbox row %s: adapter raised", row_id)
-            from ticketing.domain.contact import DeliveryReceipt
-
-            receipt = DeliveryReceipt(accepted=False, error=f"{error.__class__.__name__}: {error}")
+        # A text queued before the customer sent STOP must not go out.
+        receipt = sms.opt_out_refusal(row)
+        if receipt is None:
+            try:
+                receipt = send(outbox.payload_to_outbound(row.payload))
+            except Exception as error:  # noqa: BLE001 - an adapter bug must not stop the batch
+                log.exception("outbox row %s: adapter raised", row_id)
+                receipt = DeliveryReceipt(
+                    accepted=False, error=f"{error.__class__.__name__}: {error}"
+                )
         outbox.record_receipt(
             row, receipt, now=utcnow(), max_attempts=app.config["OUTBOX_MAX_ATTEMPTS"],
             delivered_via=via,
         )
+        sms.apply_send_receipt(row, receipt, now=utcnow())  # Twilio 21610: the customer opted out
         db.session.commit()
         if receipt.accepted:
             summary["sent"] += 1

@@ -151,6 +151,7 @@ def record_receipt(
             message.provider_id = receipt.provider_id or message.provider_id
             message.delivery_updated_at = now
             message.delivery_error = None
+            message.delivery_error_code = None
         return
     error = receipt.error or "refused"
     if receipt.error_code:
@@ -161,6 +162,7 @@ def record_receipt(
         if message is not None:
             message.delivery_state = DeliveryState.failed
             message.delivery_error = error[:500]
+            message.delivery_error_code = (receipt.error_code or None) and receipt.error_code[:16]
             message.delivery_updated_at = now
     else:
         row.next_attempt_at = now + backoff(row.attempts)
