@@ -19,6 +19,8 @@ class Config:
     """Settings shared by every environment; each can be set through the environment."""
 
     ENV_NAME = "base"
+    #: folder for the embedded database, task queue, generated secret and attachments
+    INSTANCE_PATH = os.environ.get("TICKETING_INSTANCE_PATH")
     SECRET_KEY = os.environ.get("SECRET_KEY")
     #: None means the embedded SQLite file instance/ticketing.db
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
