@@ -184,7 +184,12 @@ def refresh_ticket_sla(ticket: Ticket, *, now: datetime) -> SlaReport:
                 data={"metric": clock.metric.value, "cycle": clock.cycle},
             )
     for stale in existing.values():
-        db.session.delete(stale)  # a re-computation can drop a cycle (e.g. a merged history)
+        # A re-computation can drop a cycle (a merged history, a priority without that
+        # metric). A breach that was recorded, and any supervisor's review of it, stays.
+        if stale.state == ClockState.breached.value or stale.review is not None:
+            stale.is_running = False
+            continue
+        db.session.delete(stale)
     ticket.first_response_due_at = _due_of(report.clocks, Metric.first_response)
     ticket.next_response_due_at = _due_of(report.clocks, Metric.next_response)
     ticket.resolution_due_at = _due_of(report.clocks, Metric.resolution)
