@@ -51,6 +51,8 @@ class Config:
     #: "starttls", "tls" or "none" (only for a relay on localhost)
     SMTP_SECURITY = os.environ.get("SMTP_SECURITY", "starttls")
     SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 30)
+    #: a private CA bundle to verify the SMTP server with (default: the system's trust store)
+    SMTP_CA_FILE = os.environ.get("SMTP_CA_FILE")
     MAIL_FROM_ADDRESS = os.environ.get("MAIL_FROM_ADDRESS", "support@example.org")
     MAIL_FROM_NAME = os.environ.get("MAIL_FROM_NAME", "Klantenservice")
     #: the right-hand side of the Message-IDs we generate

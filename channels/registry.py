@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,11 @@ def build_registry(config: Mapping[str, Any], clock: Callable[[], datetime]) -> 
             from_address=config.get("MAIL_FROM_ADDRESS") or "support@localhost",
             from_name=config.get("MAIL_FROM_NAME"),
             message_id_domain=config.get("MAIL_MESSAGE_ID_DOMAIN") or "localhost",
+            ssl_context=(
+                ssl.create_default_context(cafile=config["SMTP_CA_FILE"])
+                if config.get("SMTP_CA_FILE")
+                else None
+            ),
         )
     registry.register(
         EmailAdapter(

@@ -200,12 +200,14 @@ def register_error_handlers(app: Flask) -> None:
             return Response(
                 app.json.dumps(body), status=error.code, mimetype="application/problem+json"
             )
+        # Keep what the exception says beyond its body: WWW-Authenticate, Allow, Retry-After.
+        headers = [
+            (name, value) for name, value in error.get_headers()
+            if name.lower() not in {"content-type", "content-length"}
+        ]
         if wants_json():
-            return jsonify(error=error.name, detail=error.description), error.code
-        return (
-            render_template("error.html", error=error),
-            error.code,
-        )
+            return jsonify(error=error.name, detail=error.description), error.code, headers
+        return render_template("error.html", error=error), error.code, headers
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Any:

@@ -53,7 +53,7 @@ def ingest_mail(
     )
 
 
-def outcome_line(outcome: IngestOutcome, source: str) -> dict[str, Any]:
+def outcome_line(outcome: IngestOutcome, source: str, raw: bytes | None = None) -> dict[str, Any]:
     """The JSON line `flask email ingest` prints for one message."""
     message_id = None
     for result in outcome.results:
@@ -62,6 +62,10 @@ def outcome_line(outcome: IngestOutcome, source: str) -> dict[str, Any]:
             break
         if result.message is not None:
             message_id = result.message.external_id
+    if message_id is None and raw is not None:
+        # Nothing was stored as a message (quarantined, or an auto-reply outside any thread):
+        # the header still lets an operator match the line to the mail.
+        message_id = header_message_id(raw)
     line: dict[str, Any] = {
         "source": source,
         "message_id": message_id,
@@ -71,6 +75,16 @@ def outcome_line(outcome: IngestOutcome, source: str) -> dict[str, Any]:
     if outcome.outcome == "quarantined":
         line["reason"] = outcome.reason
     return line
+
+
+def header_message_id(raw: bytes) -> str | None:
+    from email.parser import BytesHeaderParser
+
+    try:
+        value = BytesHeaderParser().parsebytes(raw[:65536]).get("Message-ID")
+    except (TypeError, ValueError, IndexError):
+        return None
+    return str(value).strip().strip("<>")[:500] or None if value else None
 
 
 def _public_outcome(outcome: str) -> str:

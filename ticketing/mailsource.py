@@ -75,11 +75,13 @@ def written_at(raw: bytes) -> datetime:
         if not value:
             return _FALLBACK_DATE
         when = parsedate_to_datetime(str(value))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        # Inside the try: a date near year 9999 with a negative offset overflows here, and one
+        # such message must not stop the whole batch (or every IMAP poll) from being sorted.
+        return when.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return _FALLBACK_DATE
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def in_written_order(messages: Iterable[RawMail]) -> list[RawMail]:

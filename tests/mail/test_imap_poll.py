@@ -1,4 +1,4 @@
-"""The IMAP poller against a real Dovecot: store, commit, then flag; crashes lose and repeat nothing."""
+"""The IMAP poller on a real Dovecot: store, commit, then flag; crashes lose and repeat nothing."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def ingest_command(paths: tuple[str, ...], progress: bool | None) -> None:
                            hidden=not show_bar) as bar:
         for message in bar:
             outcome = ingest_mail(app, message.raw, source=message.source, settings=settings)
-            line = outcome_line(outcome, message.source)
+            line = outcome_line(outcome, message.source, message.raw)
             counts[line["outcome"]] = counts.get(line["outcome"], 0) + 1
             click.echo(json.dumps(line, ensure_ascii=False))
     db.session.remove()
