@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
+from ticketing.db import WRITE_LOCK_OPTION
 from ticketing.extensions import babel, csrf, db, huey, limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
@@ -139,10 +140,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes would
-    # otherwise fail at once with "database is locked" when another wrote in between (the busy
-    # timeout does not cover lock upgrades). Readers in WAL mode are not blocked by it.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Readers begin DEFERRED, so a long read (a report, a CSV export) never blocks writers in
+    # WAL mode. Units of work that read and then write ask for the write lock up front
+    # (ticketing.db.lock_for_writing): upgrading a read lock later fails at once with "database
+    # is locked" when another transaction wrote in between, and the busy timeout does not help.
+    if connection.get_execution_options().get(WRITE_LOCK_OPTION):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
 
 
 def register_queue(app: Flask) -> None:

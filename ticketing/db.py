@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -55,3 +56,38 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+#: execution option that makes SQLite begin the transaction with the write lock held
+WRITE_LOCK_OPTION = "sqlite_write_lock"
+
+
+def lock_for_writing() -> None:
+    """Start the session's transaction ready to write (SQLite: BEGIN IMMEDIATE; else no-op).
+
+    Call it first in a unit of work that reads and then writes under concurrency (intake, the
+    outbox claim, sweeps). A transaction that has only read so far is ended first (nothing is
+    lost: the loaded objects reload on access); one with pending changes is left as it is.
+    """
+    session = db.session()
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted or session.info.get(_HAS_WRITTEN):
+            return  # it holds (or will take) the write lock with work worth keeping
+        session.rollback()
+    session.connection(execution_options={WRITE_LOCK_OPTION: True})
+
+
+_HAS_WRITTEN = "has_written"
+
+
+@sa.event.listens_for(sa.orm.Session, "after_flush")
+def _remember_write(session: sa.orm.Session, _context: Any) -> None:
+    session.info[_HAS_WRITTEN] = True
+
+
+@sa.event.listens_for(sa.orm.Session, "after_transaction_end")
+def _forget_write(session: sa.orm.Session, transaction: sa.orm.SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HAS_WRITTEN, None)

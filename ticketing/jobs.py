@@ -10,6 +10,7 @@ from flask import Flask, current_app, has_app_context
 from huey import crontab
 
 from ticketing.clock import utcnow
+from ticketing.db import lock_for_writing
 from ticketing.extensions import db, huey
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def deliver_outbox(limit: int | None = None) -> dict[str, int]:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     limit = limit or app.config["OUTBOX_BATCH_SIZE"]
+    lock_for_writing()
     ids = outbox.claim_due(utcnow(), limit=limit)
     db.session.commit()
     summary = {"sent": 0, "failed": 0, "retrying": 0}
@@ -100,6 +102,7 @@ def sweep_sla_periodically() -> dict[str, int]:
     from ticketing.services.sla import sweep_clocks
 
     with _context():
+        lock_for_writing()
         summary = sweep_clocks(now=utcnow())
         db.session.commit()
         return summary

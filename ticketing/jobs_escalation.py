@@ -7,6 +7,7 @@ import logging
 from huey import crontab
 
 from ticketing.clock import utcnow
+from ticketing.db import lock_for_writing
 from ticketing.extensions import db, huey
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def sweep_escalations(limit: int = SWEEP_LIMIT, max_rounds: int = MAX_ROUNDS) ->
     total = {"rules": 0, "candidates": 0, "fired": 0, "rearmed": 0, "rounds": 0}
     for _round in range(max_rounds):
         try:
+            lock_for_writing()
             summary = evaluate_due(utcnow(), limit)
             db.session.commit()
         except Exception:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ticketing.db import lock_for_writing
 from ticketing.domain.contact import Contact, InvalidInbound
 from ticketing.extensions import db
 from ticketing.models import InboundRecord, InboundStatus
@@ -73,6 +74,7 @@ def process_record(
     Commits: once for the result, or once for the quarantine after a rollback.
     """
     record_id = record.id
+    lock_for_writing()
     try:
         contacts = parse(record)
         if not contacts:
@@ -113,6 +115,7 @@ def _summarise(results: list[IntakeResult]) -> str:
 
 
 def _quarantine(record_id: int, reason: str, now: datetime) -> IngestOutcome:
+    lock_for_writing()
     record = db.session.get(InboundRecord, record_id)
     assert record is not None  # committed before processing started
     record.status = InboundStatus.quarantined
@@ -135,6 +138,7 @@ def ingest_raw(
     envelope: Mapping[str, Any] | None = None,
 ) -> IngestOutcome:
     """Store the raw input and commit, then process it (see `process_record`)."""
+    lock_for_writing()
     record = store_raw(channel, payload, now=now, source=source, envelope=envelope)
     db.session.commit()
     return process_record(record, parse, now=now, settings=settings)
