@@ -46,6 +46,7 @@ def deliver_outbox(limit: int | None = None) -> dict[str, int]:
     db.session.commit()
     summary = {"sent": 0, "failed": 0, "retrying": 0}
     for row_id in ids:
+        lock_for_writing()
         row = db.session.get(OutboxMessage, row_id)
         if row is None:
             continue
@@ -123,6 +124,7 @@ def deliver_webhooks_periodically() -> dict[str, int]:
     from ticketing.webhook_delivery import deliver_due
 
     with _context():
+        lock_for_writing()
         return deliver_due(utcnow())
 
 
