@@ -38,6 +38,16 @@ class Customer(db.Model):
     tickets: Mapped[list[Ticket]] = relationship(back_populates="customer")
     tags: Mapped[list[Tag]] = relationship(secondary=customer_tags, order_by="Tag.name")
 
+    __table_args__ = (
+        # Agent search finds customers by the words of their name (services/queues.py), on
+        # PostgreSQL only; SQLite searches with LIKE.
+        sa.Index(
+            "ix_customers_name_search",
+            sa.text("to_tsvector('simple', name)"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
+    )
+
     @property
     def display_name(self) -> str:
         if self.name:

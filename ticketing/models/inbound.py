@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticketing.clock import utcnow
 from ticketing.db import UTCDateTime, db
 from ticketing.models.enums import InboundStatus, enum_values
+
+if TYPE_CHECKING:
+    from ticketing.models.user import User
 
 
 class InboundRecord(db.Model):
@@ -40,5 +43,14 @@ class InboundRecord(db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: an admin released it from quarantine after a fix, or dismissed it
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: what the admin did: "reprocessed" or "dismissed"
+    resolution: Mapped[str | None] = mapped_column(sa.String(16))
+    resolved_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    #: the admin's reason to dismiss it, or the reason a reprocessed record had been quarantined
+    resolution_note: Mapped[str | None] = mapped_column(sa.Text)
+
+    resolved_by: Mapped[User | None] = relationship()
 
     __table_args__ = (sa.Index("ix_inbound_records_status_received", "status", "received_at"),)

@@ -93,12 +93,15 @@ class SlaClock(db.Model):
             # SQLAlchemy renders the boolean test as "is_running = 1" there.
             sqlite_where=sa.text("is_running = 1"),
         ),
-        # Supervisor reports count breaches by the instant they happened; on PostgreSQL the
-        # included columns make the weekly and daily breach counts index-only scans.
+        # Supervisor reports count breaches by the instant they happened. Partial: only breached
+        # clocks have the instant (a range on it implies IS NOT NULL on both databases). On
+        # PostgreSQL the included columns make the breach trends index-only scans.
         sa.Index(
             "ix_sla_clocks_breached_at",
             "breached_at",
             postgresql_include=["metric", "state", "ticket_id", "priority", "policy_id"],
+            postgresql_where=sa.text("breached_at IS NOT NULL"),
+            sqlite_where=sa.text("breached_at IS NOT NULL"),
         ),
         # Supervisor reports: clocks stopped in a period. On PostgreSQL the index also carries
         # what hit rates, percentiles and trends read (an index-only scan, also when the report

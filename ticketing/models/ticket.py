@@ -163,7 +163,8 @@ class Ticket(db.Model):
         _open_ticket_index("ix_tickets_open_due", "next_due_at", "id"),
         _open_ticket_index("ix_tickets_open_assignee_due", "assignee_id", "next_due_at", "id"),
         _open_ticket_index("ix_tickets_open_team_due", "team_id", "next_due_at", "id"),
-        _open_ticket_index("ix_tickets_open_sla_state_due", "sla_state", "next_due_at", "id"),
+        # "at risk" is next_warn_at <= now < next_due_at: one index-only range on both
+        _open_ticket_index("ix_tickets_open_warn_due", "next_warn_at", "next_due_at", "id"),
         _open_ticket_index("ix_tickets_open_repeat_due", "next_due_at", "id",
                            where=REPEAT_TICKETS_SQL),
         # Word search over subjects (agent search), PostgreSQL only, like messages.new_text.

@@ -26,6 +26,7 @@ from ticketing.domain.sla import (
 from ticketing.extensions import db
 from ticketing.models import (
     OPEN_STATUSES,
+    Message,
     SlaClock,
     SlaPolicy,
     SweepState,
@@ -118,9 +119,15 @@ def calendar_for(spec: dict[str, Any], *instants: datetime) -> BusinessCalendar:
 
 def sla_events(ticket: Ticket) -> tuple[list[SlaEvent], str]:
     """The ticket's SLA-relevant events and the priority it opened with."""
+    # A message split off to another ticket no longer counts here, though its event stays.
     rows = db.session.execute(
         sa.select(TicketEvent.at, TicketEvent.type, TicketEvent.data)
-        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.type.in_(_SLA_EVENT_TYPES))
+        .outerjoin(Message, Message.id == TicketEvent.message_id)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.type.in_(_SLA_EVENT_TYPES),
+            sa.or_(TicketEvent.message_id.is_(None), Message.ticket_id == ticket.id),
+        )
         .order_by(TicketEvent.at, TicketEvent.id)
     ).all()
     events: list[SlaEvent] = []

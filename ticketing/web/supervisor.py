@@ -49,6 +49,7 @@ NAV: list[tuple[str, str]] = [
     ("supervisor.dashboard", _l("SLA dashboard")),
     ("supervisor.breaches", _l("Breach review")),
     ("supervisor.repeats", _l("Repeat contacts")),
+    ("rules.index", _l("Escalation rules")),
 ]
 
 PAGE_SIZE = 25

@@ -1,18 +1,17 @@
-"""initial schema
+"""Initial schema: customers, tickets, messages, events, SLA clocks, outbox, rules, API
 
-Revision ID: 3911d3b997a5
-Revises: 
-Create Date: 2026-11-23 15:09:52.205854+00:00
+Revision ID: c2fe7d2d637f
+Revises:
+Create Date: 2026-11-23 16:38:52.309971+00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import ticketing.db
 
-
 # revision identifiers, used by Alembic.
-revision = '3911d3b997a5'
+revision = 'c2fe7d2d637f'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -35,6 +34,10 @@ def upgrade():
     sa.Column('created_at', ticketing.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
     )
+    with op.batch_alter_table('customers', schema=None) as batch_op:
+        if op.get_bind().dialect.name == "postgresql":  # word search index
+            batch_op.create_index('ix_customers_name_search', [sa.literal_column("to_tsvector('simple', name)")], unique=False, postgresql_using='gin')
+
     op.create_table('escalation_rules',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -169,6 +172,7 @@ def upgrade():
     sa.Column('next_response_due_at', ticketing.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolution_due_at', ticketing.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('next_due_at', ticketing.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_warn_at', ticketing.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_state', sa.String(length=16), nullable=True),
     sa.Column('has_breached', sa.Boolean(), nullable=False),
     sa.Column('contact_count', sa.Integer(), nullable=False),
@@ -186,13 +190,25 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets'))
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.create_index('ix_tickets_assignee_id', ['assignee_id', 'id'], unique=False)
         batch_op.create_index('ix_tickets_assignee_status', ['assignee_id', 'status'], unique=False)
+        batch_op.create_index('ix_tickets_channel_id', ['channel', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_tickets_customer_opened', ['customer_id', 'opened_at'], unique=False)
         batch_op.create_index('ix_tickets_last_customer_message_at', ['last_customer_message_at'], unique=False)
         batch_op.create_index('ix_tickets_next_due_at', ['next_due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tickets_next_warn_at'), ['next_warn_at'], unique=False)
+        batch_op.create_index('ix_tickets_open_assignee_due', ['assignee_id', 'next_due_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"))
+        batch_op.create_index('ix_tickets_open_due', ['next_due_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"))
+        batch_op.create_index('ix_tickets_open_repeat_due', ['next_due_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold') AND (repeat_contacts > 0 OR repeat_of_id IS NOT NULL)"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold') AND (repeat_contacts > 0 OR repeat_of_id IS NOT NULL)"))
+        batch_op.create_index('ix_tickets_open_team_due', ['team_id', 'next_due_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"))
+        batch_op.create_index('ix_tickets_open_warn_due', ['next_warn_at', 'next_due_at', 'id'], unique=False, postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"))
         batch_op.create_index('ix_tickets_opened_at', ['opened_at'], unique=False)
+        batch_op.create_index('ix_tickets_solved_at', ['solved_at'], unique=False)
         batch_op.create_index('ix_tickets_status_next_due', ['status', 'next_due_at', 'id'], unique=False)
+        if op.get_bind().dialect.name == "postgresql":  # word search index
+            batch_op.create_index('ix_tickets_subject_search', [sa.literal_column("to_tsvector('simple', subject)")], unique=False, postgresql_using='gin')
+        batch_op.create_index('ix_tickets_team_id', ['team_id', 'id'], unique=False)
         batch_op.create_index('ix_tickets_team_status', ['team_id', 'status'], unique=False)
         batch_op.create_index('ix_tickets_updated_at_id', ['updated_at', 'id'], unique=False)
 
@@ -253,6 +269,10 @@ def upgrade():
     sa.Column('ticket_id', sa.Integer(), nullable=True),
     sa.Column('processed_at', ticketing.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolved_at', ticketing.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolution', sa.String(length=16), nullable=True),
+    sa.Column('resolved_by_id', sa.Integer(), nullable=True),
+    sa.Column('resolution_note', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['resolved_by_id'], ['users.id'], name=op.f('fk_inbound_records_resolved_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_inbound_records_ticket_id_tickets'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_records'))
     )
@@ -299,9 +319,10 @@ def upgrade():
     sa.UniqueConstraint('ticket_id', 'metric', 'cycle', name=op.f('uq_sla_clocks_ticket_id_metric_cycle'))
     )
     with op.batch_alter_table('sla_clocks', schema=None) as batch_op:
-        batch_op.create_index('ix_sla_clocks_breached_at', ['breached_at'], unique=False)
-        batch_op.create_index('ix_sla_clocks_running_due', ['due_at'], unique=False, postgresql_where=sa.text('is_running'), sqlite_where=sa.text('is_running'))
-        batch_op.create_index('ix_sla_clocks_running_warn', ['warn_at'], unique=False, postgresql_where=sa.text('is_running'), sqlite_where=sa.text('is_running'))
+        batch_op.create_index('ix_sla_clocks_breached_at', ['breached_at'], unique=False, postgresql_include=['metric', 'state', 'ticket_id', 'priority', 'policy_id'], postgresql_where=sa.text('breached_at IS NOT NULL'), sqlite_where=sa.text('breached_at IS NOT NULL'))
+        batch_op.create_index('ix_sla_clocks_running_due', ['due_at'], unique=False, postgresql_where=sa.text('is_running'), sqlite_where=sa.text('is_running = 1'))
+        batch_op.create_index('ix_sla_clocks_running_warn', ['warn_at'], unique=False, postgresql_where=sa.text('is_running'), sqlite_where=sa.text('is_running = 1'))
+        batch_op.create_index('ix_sla_clocks_stopped', ['stopped_at'], unique=False, postgresql_include=['metric', 'state', 'elapsed_seconds', 'ticket_id', 'priority', 'policy_id'])
 
     op.create_table('ticket_presence',
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -405,6 +426,8 @@ def upgrade():
     sa.UniqueConstraint('channel', 'external_id', name=op.f('uq_messages_channel_external_id'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        if op.get_bind().dialect.name == "postgresql":  # word search index
+            batch_op.create_index('ix_messages_new_text_search', [sa.literal_column("to_tsvector('simple', new_text)")], unique=False, postgresql_using='gin')
         batch_op.create_index(batch_op.f('ix_messages_provider_id'), ['provider_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_rfc_message_id'), ['rfc_message_id'], unique=False)
         batch_op.create_index('ix_messages_ticket_created', ['ticket_id', 'created_at'], unique=False)
@@ -528,6 +551,8 @@ def downgrade():
         batch_op.drop_index('ix_messages_ticket_created')
         batch_op.drop_index(batch_op.f('ix_messages_rfc_message_id'))
         batch_op.drop_index(batch_op.f('ix_messages_provider_id'))
+        if op.get_bind().dialect.name == "postgresql":  # word search index
+            batch_op.drop_index('ix_messages_new_text_search', postgresql_using='gin')
 
     op.drop_table('messages')
     op.drop_table('breach_reviews')
@@ -544,9 +569,10 @@ def downgrade():
     op.drop_table('ticket_tags')
     op.drop_table('ticket_presence')
     with op.batch_alter_table('sla_clocks', schema=None) as batch_op:
-        batch_op.drop_index('ix_sla_clocks_running_warn', postgresql_where=sa.text('is_running'), sqlite_where=sa.text('is_running'))
-        batch_op.drop_index('ix_sla_clocks_running_due', postgresql_where=sa.text('is_running'), sqlite_where=sa.text('is_running'))
-        batch_op.drop_index('ix_sla_clocks_breached_at')
+        batch_op.drop_index('ix_sla_clocks_stopped', postgresql_include=['metric', 'state', 'elapsed_seconds', 'ticket_id', 'priority', 'policy_id'])
+        batch_op.drop_index('ix_sla_clocks_running_warn', postgresql_where=sa.text('is_running'), sqlite_where=sa.text('is_running = 1'))
+        batch_op.drop_index('ix_sla_clocks_running_due', postgresql_where=sa.text('is_running'), sqlite_where=sa.text('is_running = 1'))
+        batch_op.drop_index('ix_sla_clocks_breached_at', postgresql_include=['metric', 'state', 'ticket_id', 'priority', 'policy_id'], postgresql_where=sa.text('breached_at IS NOT NULL'), sqlite_where=sa.text('breached_at IS NOT NULL'))
 
     op.drop_table('sla_clocks')
     with op.batch_alter_table('notifications', schema=None) as batch_op:
@@ -568,13 +594,25 @@ def downgrade():
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_updated_at_id')
         batch_op.drop_index('ix_tickets_team_status')
+        batch_op.drop_index('ix_tickets_team_id')
+        if op.get_bind().dialect.name == "postgresql":  # word search index
+            batch_op.drop_index('ix_tickets_subject_search', postgresql_using='gin')
         batch_op.drop_index('ix_tickets_status_next_due')
+        batch_op.drop_index('ix_tickets_solved_at')
         batch_op.drop_index('ix_tickets_opened_at')
+        batch_op.drop_index('ix_tickets_open_warn_due', postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"))
+        batch_op.drop_index('ix_tickets_open_team_due', postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"))
+        batch_op.drop_index('ix_tickets_open_repeat_due', postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold') AND (repeat_contacts > 0 OR repeat_of_id IS NOT NULL)"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold') AND (repeat_contacts > 0 OR repeat_of_id IS NOT NULL)"))
+        batch_op.drop_index('ix_tickets_open_due', postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"))
+        batch_op.drop_index('ix_tickets_open_assignee_due', postgresql_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"), sqlite_where=sa.text("status IN ('new', 'open', 'pending', 'on_hold')"))
+        batch_op.drop_index(batch_op.f('ix_tickets_next_warn_at'))
         batch_op.drop_index('ix_tickets_next_due_at')
         batch_op.drop_index('ix_tickets_last_customer_message_at')
         batch_op.drop_index('ix_tickets_customer_opened')
         batch_op.drop_index(batch_op.f('ix_tickets_customer_id'))
+        batch_op.drop_index('ix_tickets_channel_id')
         batch_op.drop_index('ix_tickets_assignee_status')
+        batch_op.drop_index('ix_tickets_assignee_id')
 
     op.drop_table('tickets')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
@@ -592,5 +630,9 @@ def downgrade():
     op.drop_table('sweep_state')
     op.drop_table('sla_policies')
     op.drop_table('escalation_rules')
+    with op.batch_alter_table('customers', schema=None) as batch_op:
+        if op.get_bind().dialect.name == "postgresql":  # word search index
+            batch_op.drop_index('ix_customers_name_search', postgresql_using='gin')
+
     op.drop_table('customers')
     op.drop_table('canned_responses')
