@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -120,8 +121,25 @@ def db_session(app) -> Iterator[Any]:
             engines[None] = real_engine
 
 
+class PerRequestGlobalsClient(FlaskClient):
+    """A test client whose every request starts with an empty `g`.
+
+    The db_session fixture keeps one app context open for the whole test, and Flask reuses it
+    for requests, so `g` (flask-login's user, Flask-Babel's locale) would leak from one request
+    into the next. Real requests each get a fresh context; this restores that.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        from flask import g
+
+        for name in list(vars(g)):
+            delattr(g, name)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app, db_session):
+    app.test_client_class = PerRequestGlobalsClient
     return app.test_client()
 
 

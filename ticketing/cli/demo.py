@@ -46,6 +46,6 @@ def seed_demo_command(tickets: int) -> None:
         db.session.commit()
         click.echo(f"seeded {created} tickets on e-mail, SMS and the web form")
     click.echo("")
-    click.echo("Logins (password: %s):" % demo.DEMO_PASSWORD)
+    click.echo(f"Logins (password: {demo.DEMO_PASSWORD}):")
     for email, name, role, _team, _lang in demo.STAFF:
         click.echo(f"  {role.value:<11} {email:<26} {name}")
