@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Two processes: the suite is I/O-bound on databases and browsers; each xdist worker gets its own
+# PostgreSQL database (tests/conftest.py).
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test lint migrate seed serve clean bench
 
@@ -36,7 +39,6 @@ run: seed
 ## make test: the same set-up plus test tools, then lint and the whole suite
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
-	$(FLASK) db upgrade --help > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
