@@ -13,8 +13,13 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from ticketing.db import normalise_database_url
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_DATABASE_URL = normalise_database_url(os.environ.get("TEST_DATABASE_URL"))
+if TEST_DATABASE_URL:
+    # CI exports postgresql://...; tests that read the variable themselves get the same driver.
+    os.environ["TEST_DATABASE_URL"] = TEST_DATABASE_URL
 REDIS_URL = os.environ.get("REDIS_URL")
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday morning in Amsterdam

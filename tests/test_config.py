@@ -221,3 +221,19 @@ def test_huey_immediate_runs_tasks_inline(tmp_path, restore_queue):
         assert sent.delivered_via == "dev"
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://postgres@127.0.0.1:5432/test", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        ("postgres://u:p@db/x", "postgresql+psycopg://u:p@db/x"),
+        ("postgresql+psycopg://u@db/x", "postgresql+psycopg://u@db/x"),
+        ("sqlite:///instance/ticketing.db", "sqlite:///instance/ticketing.db"),
+        (None, None),
+    ],
+)
+def test_database_urls_name_the_installed_driver(given, expected):
+    from ticketing.db import normalise_database_url
+
+    assert normalise_database_url(given) == expected

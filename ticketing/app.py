@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
-from ticketing.db import WRITE_LOCK_OPTION
+from ticketing.db import WRITE_LOCK_OPTION, normalise_database_url
 from ticketing.extensions import babel, csrf, db, huey, limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,9 @@ def load_config(app: Flask, config: type | str | None, overrides: dict[str, Any]
         if missing:
             names = ", ".join("DATABASE_URL" if k.startswith("SQLALCHEMY") else k for k in missing)
             raise ConfigurationError(f"production needs {names} in the environment")
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = (
             f"sqlite:///{Path(app.instance_path) / 'ticketing.db'}"

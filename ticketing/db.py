@@ -20,6 +20,20 @@ NAMING_CONVENTION = {
 }
 
 
+def normalise_database_url(url: str | None) -> str | None:
+    """Name the driver we ship (psycopg 3) in a PostgreSQL URL that does not say one.
+
+    Operators and hosting platforms write `postgresql://` or `postgres://`; SQLAlchemy reads
+    those as psycopg2, which is not installed.
+    """
+    if not url:
+        return url
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """Store instants as UTC and always hand back tz-aware UTC datetimes.
 
