@@ -221,3 +221,48 @@ def test_two_workers_sweeping_at_once_record_each_event_once(tmp_path):
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def _policy(db_session, name, position, conditions, first_response):
+    row = SlaPolicy(name=name, position=position, conditions=conditions,
+                    calendar={"timezone": "Europe/Amsterdam", "24/7": True},
+                    targets={p: {"first_response": first_response, "resolution": 4800}
+                             for p in ("low", "normal", "high", "urgent")},
+                    pause_statuses=["pending"], warn_ratio=0.75)
+    db_session.add(row)
+    db_session.flush()
+    return row
+
+
+def test_policies_are_chosen_by_ordered_conditions(db_session, make_contact, receive):
+    from ticketing.models import Tag
+
+    _policy(db_session, "fallback", 50, {}, 240)
+    sms = _policy(db_session, "sms", 20, {"channel": ["sms"]}, 60)
+    vip = _policy(db_session, "vip", 10, {"customer_tag": ["vip"]}, 15)
+    inactive = _policy(db_session, "inactive", 0, {}, 1)
+    inactive.is_active = False
+
+    by_mail = receive(make_contact(sender="a@example.nl")).ticket
+    by_text = receive(make_contact("Hallo", sender="+31655555555", channel="sms")).ticket
+    by_mail.customer.tags.append(Tag(name="vip"))
+    later_text = receive(make_contact("Iets heel anders: factuur", sender="a@example.nl",
+                                      subject="Factuur"),
+                         look_back=timedelta(seconds=1)).ticket
+
+    assert later_text.id != by_mail.id
+    assert by_mail.sla_policy_snapshot["name"] == "fallback"
+    assert by_text.policy_id == sms.id
+    assert later_text.policy_id == vip.id  # the tag rule (position 10) comes before the rest
+
+
+def test_flask_sla_explain_prints_the_clocks_in_words(runner, policy, make_contact, receive):
+    ticket = receive(make_contact()).ticket
+    result = runner.invoke(args=["sla", "explain", ticket.reference])
+    assert result.exit_code == 0, result.output
+    assert ticket.reference in result.output
+    assert "first response #1" in result.output
+    assert "started" in result.output
+    missing = runner.invoke(args=["sla", "explain", "T-999999"])
+    assert missing.exit_code != 0
+    assert "no ticket T-999999" in missing.output
