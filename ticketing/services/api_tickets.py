@@ -24,6 +24,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.services import ticket_actions
+from ticketing.services.tickets import ticket_messages
 
 #: the sort keys a ticket list accepts; "-" means newest first
 TICKET_SORTS = {"updated_at": Ticket.updated_at, "opened_at": Ticket.opened_at}
@@ -144,18 +145,7 @@ class TicketDetail:
 
 def ticket_detail(ticket: Ticket) -> TicketDetail:
     """Load the messages (notes included), clocks and repeat-contact evidence of a ticket."""
-    messages = list(
-        db.session.scalars(
-            sa.select(Message)
-            .where(Message.ticket_id == ticket.id)
-            .options(
-                selectinload(Message.attachments),
-                selectinload(Message.author),
-                selectinload(Message.identity),
-            )
-            .order_by(Message.created_at, Message.id)
-        )
-    )
+    messages = ticket_messages(ticket)
     clocks = list(
         db.session.scalars(
             sa.select(SlaClock)

@@ -55,7 +55,7 @@ from ticketing.models import (
 )
 from ticketing.services import outbox
 from ticketing.services.events import record_event
-from ticketing.services.tickets import change_priority
+from ticketing.services.tickets import change_priority, get_or_create_tag
 
 log = logging.getLogger(__name__)
 
@@ -509,27 +509,12 @@ def _add_tag(name: str, ticket: Ticket, outcome: _Outcome, *, now: datetime,
     if present:
         _record(outcome, action, False, f"already tagged {name}")
         return
-    tag = _get_or_create_tag(name)
+    tag = get_or_create_tag(name)
     db.session.execute(sa.insert(ticket_tags).values(ticket_id=ticket.id, tag_id=tag.id))
     db.session.expire(ticket, ["tags"])
     record_event(ticket, "tags.changed", now=now, added=[name], reason=reason)
     outcome.ticket_changed = True
     _record(outcome, action, True, f"tag {name} added")
-
-
-def _get_or_create_tag(name: str) -> Tag:
-    tag = db.session.scalar(sa.select(Tag).where(Tag.name == name))
-    if tag is not None:
-        return tag
-    try:
-        with db.session.begin_nested():
-            tag = Tag(name=name)
-            db.session.add(tag)
-    except IntegrityError:
-        tag = db.session.scalar(sa.select(Tag).where(Tag.name == name))
-        if tag is None:
-            raise
-    return tag
 
 
 def _add_note(text: str, rule: _Rule, ticket: Ticket, outcome: _Outcome, *,

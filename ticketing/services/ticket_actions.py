@@ -21,7 +21,6 @@ from ticketing.models import (
     Message,
     Priority,
     Role,
-    Tag,
     Team,
     Ticket,
     TicketEvent,
@@ -34,7 +33,12 @@ from ticketing.services import outbox
 from ticketing.services.events import record_event
 from ticketing.services.intake import new_message_id
 from ticketing.services.sms import SmsRefused, prepare_sms_reply
-from ticketing.services.tickets import change_priority, change_status, ticket_changed
+from ticketing.services.tickets import (
+    change_priority,
+    change_status,
+    get_or_create_tag,
+    ticket_changed,
+)
 
 #: a viewer whose page has not polled for this long has left
 PRESENCE_WINDOW = timedelta(seconds=45)
@@ -442,7 +446,7 @@ def set_tags(ticket: Ticket, names: Iterable[str], *, actor: User, now: datetime
     current = {tag.name for tag in ticket.tags}
     if set(wanted) == current:
         return False
-    tags = [_tag(name) for name in wanted]
+    tags = [get_or_create_tag(name) for name in wanted]
     ticket.tags = sorted(tags, key=lambda tag: tag.name)
     record_event(
         ticket,
@@ -454,22 +458,6 @@ def set_tags(ticket: Ticket, names: Iterable[str], *, actor: User, now: datetime
     )
     ticket_changed(ticket, now=now, trigger="tags.changed")
     return True
-
-
-def _tag(name: str) -> Tag:
-    tag = db.session.scalar(sa.select(Tag).where(Tag.name == name))
-    if tag is not None:
-        return tag
-    try:
-        with db.session.begin_nested():
-            tag = Tag(name=name)
-            db.session.add(tag)
-    except IntegrityError:
-        # Another request created the same tag a moment ago: use theirs.
-        tag = db.session.scalar(sa.select(Tag).where(Tag.name == name))
-        if tag is None:
-            raise
-    return tag
 
 
 # --- merge, repeat links, split -----------------------------------------------------------------

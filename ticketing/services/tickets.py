@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
 from ticketing.extensions import db
-from ticketing.models import Priority, Ticket, TicketStatus, User
+from ticketing.models import Message, Priority, Tag, Ticket, TicketStatus, User
 from ticketing.services.events import record_event
 
 _CLOSED = (TicketStatus.solved, TicketStatus.closed)
@@ -72,3 +76,36 @@ def ticket_changed(ticket: Ticket, *, now: datetime, trigger: str) -> None:
     sla.refresh_ticket_sla(ticket, now=now)
     escalations.evaluate_ticket(ticket, now=now, trigger=trigger)
     webhooks.ticket_event(ticket, trigger, now=now)
+
+
+def get_or_create_tag(name: str) -> Tag:
+    """Return the tag with this (already normalised) name, creating it if needed."""
+    tag = db.session.scalar(sa.select(Tag).where(Tag.name == name))
+    if tag is not None:
+        return tag
+    try:
+        with db.session.begin_nested():
+            tag = Tag(name=name)
+            db.session.add(tag)
+    except IntegrityError:
+        # Another transaction created the same tag a moment ago: use theirs.
+        tag = db.session.scalar(sa.select(Tag).where(Tag.name == name))
+        if tag is None:
+            raise
+    return tag
+
+
+def ticket_messages(ticket: Ticket) -> list[Message]:
+    """Every message of the ticket (notes included) in order, with what a timeline shows."""
+    return list(
+        db.session.scalars(
+            sa.select(Message)
+            .where(Message.ticket_id == ticket.id)
+            .options(
+                selectinload(Message.attachments),
+                selectinload(Message.author),
+                selectinload(Message.identity),
+            )
+            .order_by(Message.created_at, Message.id)
+        )
+    )

@@ -51,6 +51,7 @@ from ticketing.services import canned, queues, ticket_actions
 from ticketing.services.attachments import AttachmentStore
 from ticketing.services.sms import sms_draft_info
 from ticketing.services.ticket_actions import ActionError, NewerMessagesError
+from ticketing.services.tickets import ticket_messages
 from ticketing.web.access import get_ticket_or_404, role_required
 
 bp = Blueprint("agent", __name__)
@@ -606,18 +607,7 @@ def _ticket_context(
 ) -> dict[str, Any]:
     me = _me()
     timezone = current_app.config["DISPLAY_TIMEZONE"]
-    messages = list(
-        db.session.scalars(
-            sa.select(Message)
-            .where(Message.ticket_id == ticket.id)
-            .options(
-                selectinload(Message.attachments),
-                selectinload(Message.author),
-                selectinload(Message.identity),
-            )
-            .order_by(Message.created_at, Message.id)
-        )
-    )
+    messages = ticket_messages(ticket)
     events = list(
         db.session.scalars(
             sa.select(TicketEvent)
