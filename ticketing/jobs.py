@@ -106,6 +106,12 @@ def sweep_sla_periodically() -> dict[str, int]:
         lock_for_writing()
         summary = sweep_clocks(now=utcnow())
         db.session.commit()
+        if summary.get("sla.at_risk") or summary.get("sla.breached"):
+            # Hand the news to escalation now rather than at its own next minute.
+            from ticketing.jobs_escalation import sweep_escalations
+
+            summary["escalations"] = sweep_escalations()
+        summary.pop("breached_ticket_ids", None)
         return summary
 
 

@@ -266,3 +266,20 @@ def test_flask_sla_explain_prints_the_clocks_in_words(runner, policy, make_conta
     missing = runner.invoke(args=["sla", "explain", "T-999999"])
     assert missing.exit_code != 0
     assert "no ticket T-999999" in missing.output
+
+
+def test_flask_sla_sweep_hands_breaches_to_escalation(runner, db_session, policy, make_contact,
+                                                      receive, now):
+    import json
+
+    from ticketing.models import EscalationFiring
+    from ticketing.services.escalations import seed_default_rules
+
+    seed_default_rules(now)
+    receive(make_contact())  # opened in March: long breached by the time the command runs
+    result = runner.invoke(args=["sla", "sweep"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["sla.breached"] >= 1
+    assert summary["escalations"]["fired"] >= 1
+    assert db_session.scalar(sa.select(sa.func.count(EscalationFiring.id))) >= 1

@@ -63,9 +63,6 @@ def recompute_command(reapply_policy: bool) -> None:
 @with_appcontext
 def sweep_command() -> None:
     """Record clocks that became at risk or breached (what the worker does every minute)."""
-    from ticketing.services.sla import sweep_clocks
+    from ticketing.jobs import sweep_sla_periodically
 
-    summary = sweep_clocks(now=utcnow())
-    db.session.commit()
-    summary.pop("breached_ticket_ids", None)
-    click.echo(json.dumps(summary))
+    click.echo(json.dumps(sweep_sla_periodically.call_local()))
