@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -156,6 +157,46 @@ def runner(app, db_session):
 @pytest.fixture
 def now() -> datetime:
     return FIXED_NOW
+
+
+@functools.cache
+def _quick_hash(password: str, method: str = "") -> str:
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+
+
+@pytest.fixture
+def quick_password_hashing(monkeypatch):
+    """A cheap password hash for tests about something else: scrypt costs 0.3 s per hash.
+
+    tests/web/test_auth.py checks the real scrypt hashing.
+    """
+    from ticketing.services import accounts
+
+    monkeypatch.setattr(accounts, "generate_password_hash", _quick_hash)
+
+
+def hand_made_ticket(db_session, ticket, text, at, *, channel="email", identity=None):
+    """Another ticket of the same customer, made directly: what intake would do with such a
+    contact (append, link, reopen) is the repeat detector's business, not these tests'."""
+    from ticketing.models import Direction, Message, Ticket, TicketStatus
+    from ticketing.services.events import record_event
+
+    identity = identity or next(i for i in ticket.customer.identities if i.kind == "email")
+    other = Ticket(customer=ticket.customer, subject=text[:40], status=TicketStatus.new,
+                   channel=channel, opened_at=at, updated_at=at, last_customer_message_at=at,
+                   contact_count=1)
+    db_session.add(other)
+    db_session.flush()
+    message = Message(ticket=other, direction=Direction.inbound, channel=channel,
+                      kind="message", external_id=f"hand-{other.id}@test", identity=identity,
+                      text=text, new_text=text, created_at=at, meta={})
+    db_session.add(message)
+    db_session.flush()
+    record_event(other, "ticket.created", now=at, channel=channel)
+    record_event(other, "message.received", now=at, message=message, channel=channel)
+    return other
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import hand_made_ticket
 from ticketing.domain.contact import Identity, IdentityKind, ThreadHints
 from ticketing.models import (
     CustomerIdentity,
@@ -16,12 +17,10 @@ from ticketing.models import (
     Priority,
     Tag,
     Team,
-    Ticket,
     TicketEvent,
     TicketStatus,
 )
 from ticketing.services import ticket_actions
-from ticketing.services.events import record_event
 from ticketing.services.ticket_actions import (
     ActionError,
     NewerMessagesError,
@@ -81,23 +80,6 @@ def _outbox(db_session, purpose="reply"):
     )
 
 
-def _hand_made_ticket(db_session, ticket, text, at, *, channel="email", identity=None):
-    """Another ticket of the same customer, made directly: what intake would do with such a
-    contact (append, link, reopen) is the repeat detector's business, not these tests'."""
-    identity = identity or next(i for i in ticket.customer.identities if i.kind == "email")
-    other = Ticket(customer=ticket.customer, subject=text[:40], status=TicketStatus.new,
-                   channel=channel, opened_at=at, updated_at=at, last_customer_message_at=at,
-                   contact_count=1)
-    db_session.add(other)
-    db_session.flush()
-    message = Message(ticket=other, direction=Direction.inbound, channel=channel,
-                      kind="message", external_id=f"hand-{other.id}@test", identity=identity,
-                      text=text, new_text=text, created_at=at, meta={})
-    db_session.add(message)
-    db_session.flush()
-    record_event(other, "ticket.created", now=at, channel=channel)
-    record_event(other, "message.received", now=at, message=message, channel=channel)
-    return other
 
 
 def _add_inbound(db_session, ticket, identity, at, text="Hallo?", channel=None):
@@ -407,7 +389,7 @@ def test_tags_are_normalised_created_and_diffed(db_session, ticket, agent, now):
 @pytest.fixture
 def second_ticket(db_session, ticket, now):
     """A second ticket of the same customer, by SMS an hour later."""
-    return _hand_made_ticket(db_session, ticket, "Nog steeds geen pakket",
+    return hand_made_ticket(db_session, ticket, "Nog steeds geen pakket",
                              now + timedelta(hours=1), channel="sms",
                              identity=_identity(ticket, "phone"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -10,7 +9,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.security import generate_password_hash
 
 from ticketing.models import InboundRecord, InboundStatus, Message, Ticket
 from ticketing.pipeline import ingest_raw
@@ -19,17 +17,7 @@ from ticketing.web import admin
 PARSER_BUG = "KeyError: 'charset'"
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Scrypt costs 0.3 s per hash; these tests are about the quarantine, not about passwords."""
-    from ticketing.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", _quick_hash)
-
-
-@functools.cache
-def _quick_hash(password: str, method: str = "") -> str:
-    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture

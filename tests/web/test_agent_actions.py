@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.security import generate_password_hash
 
+from tests.conftest import hand_made_ticket
 from ticketing.domain.contact import Identity, IdentityKind
 from ticketing.models import (
     CannedResponse,
@@ -20,22 +19,11 @@ from ticketing.models import (
     TicketStatus,
 )
 from ticketing.services import ticket_actions
-from ticketing.services.events import record_event
 
 PHONE = "+31612345678"
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Scrypt costs 0.3 s per hash; these tests are about tickets, test_auth about passwords."""
-    from ticketing.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", _quick_hash)
-
-
-@functools.cache
-def _quick_hash(password: str, method: str = "") -> str:
-    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture
@@ -76,23 +64,6 @@ def _replies(db_session):
     ))
 
 
-def _hand_made_ticket(db_session, ticket, text, at, *, channel="email", identity=None):
-    """Another ticket of the same customer, made directly: what intake would do with such a
-    contact (append, link, reopen) is the repeat detector's business, not these tests'."""
-    identity = identity or next(i for i in ticket.customer.identities if i.kind == "email")
-    other = Ticket(customer=ticket.customer, subject=text[:40], status=TicketStatus.new,
-                   channel=channel, opened_at=at, updated_at=at, last_customer_message_at=at,
-                   contact_count=1)
-    db_session.add(other)
-    db_session.flush()
-    message = Message(ticket=other, direction=Direction.inbound, channel=channel,
-                      kind="message", external_id=f"hand-{other.id}@test", identity=identity,
-                      text=text, new_text=text, created_at=at, meta={})
-    db_session.add(message)
-    db_session.flush()
-    record_event(other, "ticket.created", now=at, channel=channel)
-    record_event(other, "message.received", now=at, message=message, channel=channel)
-    return other
 
 
 def _post(client, url, **data):
@@ -279,7 +250,7 @@ def test_bad_input_is_a_400(client, agent, ticket, path, data):
 
 
 def test_merge_redirects_to_the_survivor(client, db_session, agent, ticket, now):
-    other = _hand_made_ticket(db_session, ticket, "Nog een mail", now + timedelta(hours=1))
+    other = hand_made_ticket(db_session, ticket, "Nog een mail", now + timedelta(hours=1))
 
     response = _post(client, f"/tickets/{other.reference}/merge", reference=ticket.reference)
 

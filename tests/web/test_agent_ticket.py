@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.security import generate_password_hash
 
+from tests.conftest import hand_made_ticket
 from ticketing.clock import utcnow
 from ticketing.domain.contact import Identity, IdentityKind
-from ticketing.models import Direction, Message, SlaClock, SlaPolicy, Ticket, TicketStatus
+from ticketing.models import Direction, Message, SlaClock, SlaPolicy, TicketStatus
 from ticketing.services import ticket_actions
 from ticketing.services.events import record_event
 from ticketing.web.agent import highlight_cues, link_refs, ordinal
@@ -21,17 +20,7 @@ PHONE = "+31612345678"
 HOSTILE_HTML = '<p>Hallo <b>daar</b></p><script>alert("x")</script><img src="https://evil.example/t.gif">'
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Scrypt costs 0.3 s per hash; these tests are about tickets, test_auth about passwords."""
-    from ticketing.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", _quick_hash)
-
-
-@functools.cache
-def _quick_hash(password: str, method: str = "") -> str:
-    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture
@@ -52,23 +41,6 @@ def ticket(receive, make_contact, now):
     return receive(contact).ticket
 
 
-def _hand_made_ticket(db_session, ticket, text, at, *, channel="email", identity=None):
-    """Another ticket of the same customer, made directly: what intake would do with such a
-    contact (append, link, reopen) is the repeat detector's business, not these tests'."""
-    identity = identity or next(i for i in ticket.customer.identities if i.kind == "email")
-    other = Ticket(customer=ticket.customer, subject=text[:40], status=TicketStatus.new,
-                   channel=channel, opened_at=at, updated_at=at, last_customer_message_at=at,
-                   contact_count=1)
-    db_session.add(other)
-    db_session.flush()
-    message = Message(ticket=other, direction=Direction.inbound, channel=channel,
-                      kind="message", external_id=f"hand-{other.id}@test", identity=identity,
-                      text=text, new_text=text, created_at=at, meta={})
-    db_session.add(message)
-    db_session.flush()
-    record_event(other, "ticket.created", now=at, channel=channel)
-    record_event(other, "message.received", now=at, message=message, channel=channel)
-    return other
 
 
 def _page(client, ticket, **params):
@@ -124,7 +96,7 @@ def test_customer_panel_lists_identities_opt_out_and_earlier_tickets(
     phone = next(i for i in ticket.customer.identities if i.kind == "phone")
     phone.opted_out_at = now - timedelta(days=2)
     phone.opt_out_reason = "texted 'STOP'"
-    earlier = _hand_made_ticket(db_session, ticket, "Vorige maand ook al",
+    earlier = hand_made_ticket(db_session, ticket, "Vorige maand ook al",
                                 now - timedelta(days=40))
 
     html = _page(client, ticket)
@@ -178,7 +150,7 @@ def test_sla_clocks_show_due_time_countdown_and_explanation(
 def test_repeat_badge_and_highlighted_cues(
     client, db_session, agent, ticket, receive, make_contact, now
 ):
-    earlier = _hand_made_ticket(db_session, ticket, "Eerste keer", now - timedelta(days=10))
+    earlier = hand_made_ticket(db_session, ticket, "Eerste keer", now - timedelta(days=10))
     ticket.repeat_of = earlier
     ticket.repeat_contacts = 1
     text = "Ik schrijf <b>alweer</b> & nog steeds niets"
@@ -347,7 +319,7 @@ def test_unknown_ticket_is_404(client, agent):
 def test_merged_ticket_page_points_to_the_survivor(
     client, db_session, agent, ticket, receive, make_contact, now
 ):
-    other = _hand_made_ticket(db_session, ticket, "Tweede", now + timedelta(hours=1))
+    other = hand_made_ticket(db_session, ticket, "Tweede", now + timedelta(hours=1))
     ticket_actions.merge_tickets(other, ticket, actor=agent, now=now + timedelta(hours=2))
 
     html = _page(client, other)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 from flask import g
-from werkzeug.security import generate_password_hash
 
 import config
 from ticketing.clock import utcnow
@@ -35,18 +33,10 @@ def _is_signed_in(client) -> bool:
     return response.status_code == 200
 
 
-@functools.cache
-def _quick_hash(password: str, method: str = "") -> str:
-    return generate_password_hash(password, method="pbkdf2:sha256:1000")
-
-
 @pytest.fixture
-def agent(make_user, monkeypatch):
+def agent(make_user, quick_password_hashing):
     """An agent whose password hash is cheap: these tests are about the login flow, and a
     real scrypt check costs 0.3 s per attempt (the hashing itself is tested below)."""
-    from ticketing.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", _quick_hash)
     return make_user("agent")
 
 

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from ticketing.domain.contact import Channel, Identity, IdentityKind, OutboundMessage
 from ticketing.models import OutboxMessage, OutboxStatus
 from ticketing.services import outbox
 
-
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Scrypt costs 0.3 s per hash; these tests are about the outbox, not about passwords."""
-    from ticketing.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", _quick_hash)
-
-
-@functools.cache
-def _quick_hash(password: str, method: str = "") -> str:
-    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture

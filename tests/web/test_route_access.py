@@ -12,14 +12,12 @@ is checked the moment it is registered:
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 
 import pytest
 from flask import Flask, g
 from werkzeug.routing import Rule
-from werkzeug.security import generate_password_hash
 
 from ticketing.models import Role
 
@@ -43,17 +41,7 @@ OPEN_API_ENDPOINTS = frozenset({"api.openapi_document", "api.reference"})
 ROLE_DEPENDENT_OPEN = frozenset({"auth.login", "auth.logout"})
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Scrypt costs 0.3 s per hash; this test is about access, test_auth about passwords."""
-    from ticketing.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", _quick_hash)
-
-
-@functools.cache
-def _quick_hash(password: str, method: str = "") -> str:
-    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 def expected_access(rule: Rule) -> str:
