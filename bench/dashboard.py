@@ -45,6 +45,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import recreate_database, timed_step  # noqa: E402
+
 BENCH_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_dashboard"
 )
@@ -60,27 +62,6 @@ RULES = 5
 #: seconds between two tickets: 1,000,000 tickets x 63 s is about two years
 SPACING = 63
 BENCH_PASSWORD = "bench password 1234"
-
-
-def _admin_engine() -> sa.Engine:
-    url = sa.make_url(BENCH_URL)
-    return sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def recreate_database() -> None:
-    name = sa.make_url(BENCH_URL).database
-    engine = _admin_engine()
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-
-
-def _step(connection: sa.Connection, label: str, sql: str, **params: object) -> None:
-    started = time.perf_counter()
-    result = connection.execute(sa.text(sql), params)
-    rows = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else "-"
-    print(f"  {label:<28} {rows:>10} rows  {time.perf_counter() - started:7.1f} s", flush=True)
 
 
 _CUSTOMERS_SQL = """
@@ -293,7 +274,7 @@ def generate() -> None:
     from ticketing.db import db
 
     print(f"generating into {BENCH_URL}", flush=True)
-    recreate_database()
+    recreate_database(BENCH_URL)
     engine = sa.create_engine(BENCH_URL)
     db.metadata.create_all(engine)
     secondary = [index for table in db.metadata.sorted_tables for index in table.indexes]
@@ -313,7 +294,7 @@ def generate() -> None:
         def step(label: str, sql: str, **extra: object) -> None:
             params = {**common, **extra}
             names = {name for name in params if f":{name}" in sql}
-            _step(connection, label, sql, **{name: params[name] for name in names})
+            timed_step(connection, label, sql, **{name: params[name] for name in names})
 
         _small_tables(connection, generate_password_hash(BENCH_PASSWORD, method="scrypt"))
         step("customers", _CUSTOMERS_SQL)

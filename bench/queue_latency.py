@@ -40,6 +40,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import recreate_database, timed_step  # noqa: E402
+
 BENCH_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_queue"
 )
@@ -52,27 +54,6 @@ TEAMS = 10
 BENCH_PASSWORD = "bench password 1234"
 
 
-def _admin_engine() -> sa.Engine:
-    url = sa.make_url(BENCH_URL)
-    return sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def recreate_database() -> None:
-    name = sa.make_url(BENCH_URL).database
-    engine = _admin_engine()
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-
-
-def _step(connection: sa.Connection, label: str, sql: str, **params: object) -> None:
-    started = time.perf_counter()
-    result = connection.execute(sa.text(sql), params)
-    rows = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else "-"
-    print(f"  {label:<34} {rows:>10} rows  {time.perf_counter() - started:7.1f} s", flush=True)
-
-
 def generate() -> None:
     """Create the schema from the models and fill it set-based."""
     from werkzeug.security import generate_password_hash
@@ -81,7 +62,7 @@ def generate() -> None:
     from ticketing.db import db
 
     print(f"generating into {BENCH_URL}", flush=True)
-    recreate_database()
+    recreate_database(BENCH_URL)
     engine = sa.create_engine(BENCH_URL)
     metadata = db.metadata
     metadata.create_all(engine)
@@ -100,11 +81,11 @@ def generate() -> None:
         # Secondary indexes are built after the load: much faster than maintaining them per row.
         for index in secondary:
             connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
-        _step(connection, "teams", """
+        timed_step(connection, "teams", """
             INSERT INTO teams (id, name, email, created_at)
             SELECT g, 'Team ' || g, NULL, :now FROM generate_series(1, :teams) g
         """, now=now, teams=TEAMS)
-        _step(connection, "users", """
+        timed_step(connection, "users", """
             INSERT INTO users (id, email, name, password_hash, role, team_id, phone, language,
                                is_active_account, session_version, failed_logins, created_at)
             SELECT g, 'agent' || g || '@bench.example', 'Agent ' || g, :hash,
@@ -112,7 +93,7 @@ def generate() -> None:
                    1 + g % :teams, NULL, 'en', true, 1, 0, :now
             FROM generate_series(1, :agents) g
         """, hash=password_hash, now=now, teams=TEAMS, agents=AGENTS)
-        _step(connection, "sla policy", """
+        timed_step(connection, "sla policy", """
             INSERT INTO sla_policies (id, name, position, is_active, conditions, calendar, targets,
                                       pause_statuses, warn_ratio, created_at, updated_at)
             VALUES (1, 'Standard', 0, true, '{}',
@@ -123,13 +104,13 @@ def generate() -> None:
                       "resolution": 2880}}',
                     '["pending"]', 0.75, :now, :now)
         """, now=now)
-        _step(connection, "customers", """
+        timed_step(connection, "customers", """
             INSERT INTO customers (id, name, language, created_at)
             SELECT g, 'Klant ' || g, CASE WHEN g % 4 = 0 THEN 'en' ELSE 'nl' END,
                    :now - make_interval(days => 730 - (g % 730))
             FROM generate_series(1, :customers) g
         """, now=now, customers=CUSTOMERS)
-        _step(connection, "customer identities", """
+        timed_step(connection, "customer identities", """
             INSERT INTO customer_identities (id, customer_id, kind, address, display_name,
                                              opted_out_at, created_at)
             SELECT g, g, 'email', 'klant' || g || '@example.nl', 'Klant ' || g, NULL, :now
@@ -141,7 +122,7 @@ def generate() -> None:
         """, now=now, customers=CUSTOMERS)
         # Ticket i opens at a time spread over two years, newest last. The newest 10% are mostly
         # open; deadlines of open tickets lie between 6 hours ago and 2 days ahead.
-        _step(connection, "tickets", """
+        timed_step(connection, "tickets", """
             INSERT INTO tickets (
                 id, customer_id, subject, status, priority, channel, team_id, assignee_id,
                 policy_id, language, opened_at, updated_at, last_customer_message_at,
@@ -196,7 +177,7 @@ def generate() -> None:
         """, now=now, tickets=TICKETS, customers=CUSTOMERS, teams=TEAMS, agents=AGENTS)
         # 1 + (id*13 % 9) messages per ticket: 5 on average, 5,000,000 in all. The first is the
         # customer's; after that customer messages, replies and an occasional note alternate.
-        _step(connection, "messages", """
+        timed_step(connection, "messages", """
             INSERT INTO messages (
                 id, ticket_id, direction, channel, kind, external_id, rfc_message_id, author_id,
                 identity_id, subject, text, new_text, html, language, again_cues, is_automatic,
@@ -223,7 +204,7 @@ def generate() -> None:
             FROM tickets t
             CROSS JOIN LATERAL generate_series(1, 1 + (t.id::bigint * 13) % 9) n
         """, now=now)
-        _step(connection, "ticket events", """
+        timed_step(connection, "ticket events", """
             INSERT INTO ticket_events (id, ticket_id, at, type, actor_id, message_id, data)
             SELECT row_number() OVER (), ticket_id, at, type, actor_id, message_id, data
             FROM (
@@ -239,7 +220,7 @@ def generate() -> None:
                 FROM messages
             ) e
         """)
-        _step(connection, "sla clocks", """
+        timed_step(connection, "sla clocks", """
             INSERT INTO sla_clocks (id, ticket_id, metric, cycle, state, priority, policy_id,
                                     started_at, due_at, warn_at, stopped_at, breached_at,
                                     elapsed_seconds, paused_seconds, target_seconds, segments,

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import recreate_database  # noqa: E402
 from ticketing.app import create_app  # noqa: E402
 from ticketing.extensions import db  # noqa: E402
 from ticketing.models import SweepState, TicketEvent  # noqa: E402
@@ -38,13 +39,9 @@ LAST_SWEEP = NOW - timedelta(minutes=1)
 def database_url(kind: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tempfile.mkdtemp(prefix='bench-sla-')}/bench.db"
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                             isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql('DROP DATABASE IF EXISTS "bench_sla" WITH (FORCE)')
-        connection.exec_driver_sql('CREATE DATABASE "bench_sla"')
-    admin.dispose()
-    return "postgresql+psycopg://postgres@127.0.0.1:5432/bench_sla"
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_sla"
+    recreate_database(url)
+    return url
 
 
 def generate(kind: str, tickets: int, due: int) -> None:

@@ -6,7 +6,6 @@ import email
 import email.policy
 import shutil
 import smtplib
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -16,11 +15,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from channels.email import EmailAdapter, SmtpSettings
 from channels.email.smtp import build_mime
+from tests.support.servers import free_port
+from tests.support.servers import smtp_server as serving_smtp
 from ticketing.domain.contact import (
     Channel,
     Identity,
@@ -53,22 +53,11 @@ class RecordingHandler:
         return "250 2.0.0 Message accepted for delivery"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
     handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving_smtp(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def adapter_for(port: int, **overrides: object) -> EmailAdapter:
@@ -296,16 +285,9 @@ def starttls_server(certificate: tuple[Path, Path]) -> Iterator[tuple[RecordingH
         return AuthResult(success=valid)
 
     handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, tls_context=server_context,
-        require_starttls=True, authenticator=authenticate, auth_required=True,
-    )
-    controller.start()
-    try:
+    with serving_smtp(handler, tls_context=server_context, require_starttls=True,
+                      authenticator=authenticate, auth_required=True) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def test_starttls_with_login_and_a_trusted_certificate(starttls_server, certificate) -> None:

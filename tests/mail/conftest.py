@@ -14,15 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import skip_or_fail
+from tests.support.servers import free_port
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 USER, PASSWORD = "support@example.org", "imap-test-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -50,7 +45,7 @@ def imap_server():
     mail_user = pwd.getpwnam("mail")
     os.chown(root / "home", mail_user.pw_uid, mail_user.pw_gid)
     (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
-    port = _free_port()
+    port = free_port()
     config = root / "dovecot.conf"
     config.write_text(f"""
 base_dir = {root}/run

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -17,11 +16,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 import ticketing.jobs
 from channels.email import EmailAdapter, SmtpSettings
 from channels.registry import build_registry
+from tests.support.servers import free_port
+from tests.support.servers import smtp_server as serving_smtp
 from ticketing.clock import utcnow
 from ticketing.jobs import deliver_outbox
 from ticketing.mail_ingest import ingest_mail
@@ -68,22 +68,11 @@ class RecordingHandler:
         return "250 2.0.0 Ok: queued"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
     handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving_smtp(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def point_app_at(app, monkeypatch, port: int, security: str) -> None:
@@ -374,14 +363,8 @@ def starttls_server(certificate) -> Iterator[tuple[RecordingHandler, int]]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(certificate[0]), str(certificate[1]))
     handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context,
-                            require_starttls=True)
-    controller.start()
-    try:
+    with serving_smtp(handler, tls_context=context, require_starttls=True) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def test_starttls_through_the_app_with_a_trusted_certificate(
