@@ -55,6 +55,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import recreate_database  # noqa: E402
+
 BENCH_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench_email"
 )
@@ -354,15 +356,6 @@ class PhaseTimer:
 # --- databases ----------------------------------------------------------------------------------
 
 
-def recreate_postgres(url: str) -> None:
-    target = sa.make_url(url)
-    engine = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
-    engine.dispose()
-
-
 @dataclass
 class Run:
     backend: str
@@ -498,7 +491,7 @@ def main() -> None:
             if backend == "sqlite":
                 url = f"sqlite:///{workdir / 'bench.db'}"
             else:
-                recreate_postgres(BENCH_URL)
+                recreate_database(BENCH_URL)
                 url = BENCH_URL
             run = run_backend(backend, url, mbox_path, batch, workdir, options.profile,
                               options.phases)

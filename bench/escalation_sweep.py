@@ -35,6 +35,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import recreate_database  # noqa: E402
+
 BENCH_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_escalation"
 )
@@ -47,13 +49,8 @@ MINUTES = 30
 def database_url(kind: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tempfile.mkdtemp(prefix='bench_escalation_')}/bench.db"
-    url = sa.make_url(BENCH_URL)
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{url.database}"')
-    admin.dispose()
-    return url.render_as_string(hide_password=False)
+    recreate_database(BENCH_URL)
+    return BENCH_URL
 
 
 def load(db) -> None:  # noqa: ANN001 - the Flask-SQLAlchemy extension

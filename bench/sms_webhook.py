@@ -48,6 +48,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import recreate_database  # noqa: E402
+
 BENCH_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_sms")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 AUTH_TOKEN = "bench-twilio-auth-token"
@@ -79,15 +81,6 @@ class Answer:
 
 
 # --- database -----------------------------------------------------------------------------------
-
-
-def recreate_database() -> None:
-    url = sa.make_url(BENCH_URL)
-    engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{url.database}"')
-    engine.dispose()
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:
@@ -371,7 +364,7 @@ def main() -> None:
     use_redis = redis_answers(REDIS_URL)
     env = server_environment(port, use_redis)
     print(f"database: {BENCH_URL} (recreated)", flush=True)
-    recreate_database()
+    recreate_database(BENCH_URL)
     create_schema(env)
     print(f"schema:   db.create_all(); task queue: {'Redis' if use_redis else 'SQLite (Huey)'}")
     webhooks = prepare(args.warmup + args.requests, port, args.seed)

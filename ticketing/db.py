@@ -23,8 +23,9 @@ NAMING_CONVENTION = {
 def normalise_database_url(url: str | None) -> str | None:
     """Name the driver we ship (psycopg 3) in a PostgreSQL URL that does not say one.
 
-    Operators and hosting platforms write `postgresql://` or `postgres://`; SQLAlchemy reads
-    those as psycopg2, which is not installed.
+    Hosting platforms often write `postgres://`, which SQLAlchemy does not accept at all; and a
+    bare `postgresql://` means psycopg2 to SQLAlchemy 2.0 (psycopg in 2.1), which is not
+    installed. Naming the driver keeps one meaning whatever the version.
     """
     if not url:
         return url
