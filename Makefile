@@ -45,7 +45,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
 bench: $(VENV)/.dev-installed
-	@echo "see bench/README.md: each benchmark is run on its own"
+	@echo "see bench/RESULTS.md: how to run each benchmark, and the latest figures"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
