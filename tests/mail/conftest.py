@@ -9,7 +9,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,9 +33,9 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"dovecot did not listen on {port}")
 
 
-@pytest.fixture
-def imap_server():
-    """Start Dovecot for one test; yields host, port, user, password and the home folder."""
+@contextmanager
+def running_dovecot() -> Iterator[dict[str, Any]]:
+    """Start Dovecot; yields host, port, user, password and the home folder."""
     if not Path(DOVECOT).exists():
         skip_or_fail("Dovecot is not installed (Debian package dovecot-imapd)")
     if os.geteuid() != 0:
@@ -95,14 +98,30 @@ service stats {{
         output = process.stdout.read().decode(errors="replace") if process.stdout else ""
         log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
         pytest.fail(f"dovecot did not start: {output}\n{log}")
-    yield {"host": "127.0.0.1", "port": port, "user": USER, "password": PASSWORD,
-           "home": root / "home" / USER}
-    process.terminate()
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    if process.stdout:
-        process.stdout.close()
-    if not os.environ.get("KEEP_DOVECOT"):
-        shutil.rmtree(root, ignore_errors=True)
+        yield {"host": "127.0.0.1", "port": port, "user": USER, "password": PASSWORD,
+               "home": root / "home" / USER}
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if process.stdout:
+            process.stdout.close()
+        if not os.environ.get("KEEP_DOVECOT"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def imap_server():
+    """Dovecot for one test, with an empty INBOX."""
+    with running_dovecot() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def module_imap_server():
+    """One Dovecot for a whole module, for tests that each keep to folders of their own."""
+    with running_dovecot() as server:
+        yield server

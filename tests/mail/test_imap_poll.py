@@ -2,48 +2,12 @@
 
 from __future__ import annotations
 
-import imaplib
-from email.message import EmailMessage
-
 import pytest
 import sqlalchemy as sa
 
+from tests.mail.imap_helpers import append_mail, create_folder, mail_flags, make_mail
 from ticketing.mailbox import MailboxSettings, poll_mailbox
 from ticketing.models import InboundRecord, Message, Ticket
-
-
-def _mail(number: int, *, reply_to: str | None = None, sender: int | None = None) -> bytes:
-    message = EmailMessage()
-    who = number if sender is None else sender
-    message["From"] = f"Klant {who} <klant{who}@example.nl>"
-    message["To"] = "support@example.org"
-    message["Subject"] = f"Klacht {number}"
-    message["Message-ID"] = f"<imap-{number}@example.nl>"
-    message["Date"] = f"Mon, 2 Mar 2026 10:{number:02d}:00 +0100"
-    if reply_to:
-        message["In-Reply-To"] = f"<{reply_to}>"
-    message.set_content(f"Mijn bestelling {number} is kapot aangekomen.")
-    return message.as_bytes()
-
-
-def _append(server, raws):
-    client = imaplib.IMAP4(server["host"], server["port"])
-    client.login(server["user"], server["password"])
-    for raw in raws:
-        client.append("INBOX", None, None, raw)
-    client.logout()
-
-
-def _flags(server):
-    client = imaplib.IMAP4(server["host"], server["port"])
-    client.login(server["user"], server["password"])
-    _typ, count = client.select("INBOX")
-    if int(count[0]) == 0:
-        client.logout()
-        return []
-    _typ, data = client.fetch("1:*", "(FLAGS)")
-    client.logout()
-    return [item.decode() for item in data if item]
 
 
 @pytest.fixture
@@ -61,25 +25,25 @@ def _counts(db_session):
 
 
 def test_poll_takes_in_new_mail_and_flags_it(app, db_session, imap_server, settings):
-    _append(imap_server, [_mail(1), _mail(2)])
+    append_mail(imap_server, [make_mail(1), make_mail(2)])
     summary = poll_mailbox(app, settings)
     assert summary["fetched"] == 2
     assert summary["processed"] == 2
     assert _counts(db_session) == (2, 2)
-    assert all("\\Seen" in flags for flags in _flags(imap_server))
+    assert all("\\Seen" in flags for flags in mail_flags(imap_server))
     assert poll_mailbox(app, settings)["fetched"] == 0
 
 
 def test_reply_in_the_same_batch_joins_its_original(app, db_session, imap_server, settings):
     # The reply is appended first; the poller still processes the original first.
-    _append(imap_server, [_mail(4, reply_to="imap-3@example.nl", sender=3), _mail(3)])
+    append_mail(imap_server, [make_mail(4, reply_to="imap-3@example.nl", sender=3), make_mail(3)])
     poll_mailbox(app, settings)
     assert _counts(db_session) == (1, 2)
 
 
 def test_a_crash_before_flagging_repeats_nothing(app, db_session, imap_server, settings,
                                                  monkeypatch):
-    _append(imap_server, [_mail(5), _mail(6)])
+    append_mail(imap_server, [make_mail(5), make_mail(6)])
     from imap_tools import BaseMailBox
 
     def crash(*_args, **_kwargs):
@@ -95,12 +59,12 @@ def test_a_crash_before_flagging_repeats_nothing(app, db_session, imap_server, s
     assert summary["already_stored"] == 2
     assert _counts(db_session) == (2, 2)
     assert db_session.scalar(sa.select(sa.func.count(InboundRecord.id))) == 2
-    assert all("\\Seen" in flags for flags in _flags(imap_server))
+    assert all("\\Seen" in flags for flags in mail_flags(imap_server))
 
 
 def test_a_crash_before_commit_loses_nothing(app, db_session, imap_server, settings,
                                              monkeypatch):
-    _append(imap_server, [_mail(7)])
+    append_mail(imap_server, [make_mail(7)])
     import ticketing.mailbox as mailbox_module
 
     def crash(*_args, **_kwargs):
@@ -117,13 +81,10 @@ def test_a_crash_before_commit_loses_nothing(app, db_session, imap_server, setti
 
 
 def test_processed_mail_can_be_moved_to_a_folder(app, db_session, imap_server, settings):
-    client = imaplib.IMAP4(imap_server["host"], imap_server["port"])
-    client.login(imap_server["user"], imap_server["password"])
-    client.create("Processed")
-    client.logout()
-    _append(imap_server, [_mail(8)])
+    create_folder(imap_server, "Processed")
+    append_mail(imap_server, [make_mail(8)])
     from dataclasses import replace
 
     poll_mailbox(app, replace(settings, processed_folder="Processed"))
-    assert _flags(imap_server) == []
+    assert mail_flags(imap_server) == []
     assert _counts(db_session) == (1, 1)
