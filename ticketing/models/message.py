@@ -80,6 +80,9 @@ class Message(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("channel", "external_id"),
         sa.Index("ix_messages_ticket_created", "ticket_id", "created_at"),
+        # SMS threading finds the tickets a phone number wrote on (services/intake.py); without
+        # it every inbound text scanned the whole table.
+        sa.Index("ix_messages_identity_created", "identity_id", "created_at"),
         # Word search over customers' own words (agent search, services/queues.py), on
         # PostgreSQL only; the expression must stay the one the search query uses. SQLite
         # searches with LIKE instead.
