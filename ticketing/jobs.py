@@ -136,4 +136,4 @@ def deliver_webhooks_periodically() -> dict[str, int]:
 
 # Feature modules keep their tasks beside their features; importing them registers the tasks
 # with the queue, so `flask worker` runs every periodic task.
-from ticketing import jobs_escalation, jobs_sms  # noqa: E402, F401
+from ticketing import jobs_escalation, jobs_inbound, jobs_sms  # noqa: E402, F401

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from ticketing import inbound_parsers
 from ticketing.models import InboundRecord, InboundStatus, Message, Ticket
 from ticketing.pipeline import ingest_raw
-from ticketing.web import admin
 
 PARSER_BUG = "KeyError: 'charset'"
 
@@ -97,11 +97,11 @@ def quarantined(app, db_session, admin_user, intake_settings, now, monkeypatch):
 
     def make(channel: str = "email") -> tuple[InboundRecord, FlakyParser]:
         payload, envelope = CHANNEL_INPUTS[channel](admin_user)
-        flaky = FlakyParser(admin.parser_for(app, channel))
+        flaky = FlakyParser(inbound_parsers.parser_for(app, channel))
         outcome = ingest_raw(channel, payload, flaky, now=now, settings=intake_settings,
                              source="test", envelope=envelope)
         assert outcome.outcome == "quarantined"
-        monkeypatch.setitem(admin.RECORD_PARSERS, channel, lambda _app: flaky)
+        monkeypatch.setitem(inbound_parsers.RECORD_PARSERS, channel, lambda _app: flaky)
         return db_session.get(InboundRecord, outcome.record_id), flaky
 
     return make
@@ -177,7 +177,7 @@ def test_the_record_page_offers_both_actions_with_csrf(as_admin, quarantined):
 
 def test_a_processed_record_offers_no_actions(as_admin, db_session, intake_settings, now, app):
     raw, _envelope = email_input(None)
-    outcome = ingest_raw("email", raw, admin.parser_for(app, "email"), now=now,
+    outcome = ingest_raw("email", raw, inbound_parsers.parser_for(app, "email"), now=now,
                          settings=intake_settings)
     assert outcome.outcome == "created"
 
@@ -229,7 +229,7 @@ def test_processing_again_that_fails_again_stays_quarantined_with_the_new_reason
     def still_broken(_record: InboundRecord) -> list[Any]:
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-    monkeypatch.setitem(admin.RECORD_PARSERS, "email", lambda _app: still_broken)
+    monkeypatch.setitem(inbound_parsers.RECORD_PARSERS, "email", lambda _app: still_broken)
 
     page = as_admin.post(f"/admin/inbound/{record.id}/reprocess", follow_redirects=True).text
 
@@ -248,7 +248,7 @@ def test_processing_again_that_fails_again_stays_quarantined_with_the_new_reason
 def test_processing_a_record_taken_in_already_is_refused(as_admin, db_session, intake_settings,
                                                          now, app):
     raw, _envelope = email_input(None)
-    outcome = ingest_raw("email", raw, admin.parser_for(app, "email"), now=now,
+    outcome = ingest_raw("email", raw, inbound_parsers.parser_for(app, "email"), now=now,
                          settings=intake_settings)
 
     page = as_admin.post(f"/admin/inbound/{outcome.record_id}/reprocess",
@@ -267,7 +267,9 @@ def test_a_copy_that_arrived_meanwhile_makes_the_reprocessed_record_a_duplicate(
     record, _parser = quarantined()
     raw, _envelope = email_input(None)
     # The sender's server delivered the same message again, and this time it went through.
-    ingest_raw("email", raw, admin.parser_for(app, "email"), now=now, settings=intake_settings)
+    ingest_raw(
+        "email", raw, inbound_parsers.parser_for(app, "email"), now=now, settings=intake_settings
+    )
 
     page = as_admin.post(f"/admin/inbound/{record.id}/reprocess", follow_redirects=True).text
 

@@ -339,6 +339,93 @@ def _records() -> list[InboundRecord]:
     return list(db.session.scalars(sa.select(InboundRecord).order_by(InboundRecord.id)))
 
 
+# --- intake by the worker -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Hold back the worker: webhooks are stored and queued, and taken in only when asked."""
+    import ticketing.web.inbound_sms as view
+
+    waiting: list[int] = []
+    monkeypatch.setattr(view, "queue_sms_intake", waiting.append)
+    return waiting
+
+
+def test_webhook_is_answered_once_stored_and_taken_in_as_of_its_arrival(app, client, queued):
+    from ticketing.extensions import db
+    from ticketing.sms_ingest import process_stored_sms
+
+    form = sms_form("+31612345020")
+    response = post_signed(client, app, form)
+
+    assert response.status_code == 200
+    (record,) = _records()
+    assert queued == [record.id]
+    assert record.status == InboundStatus.received
+    assert message_by_sid(form["MessageSid"]) is None  # the answer did not wait for intake
+    assert dict(record.envelope["form"])["Body"] == form["Body"]
+
+    outcome = process_stored_sms(app, record.id)
+
+    assert outcome is not None
+    assert outcome.outcome == "created"
+    db.session.refresh(record)
+    message = message_by_sid(form["MessageSid"])
+    assert record.status == InboundStatus.processed
+    assert record.ticket_id == message.ticket_id
+    # The customer reached us when the webhook arrived: that is when the clocks start.
+    assert message.created_at == record.received_at
+    assert message.ticket.opened_at == record.received_at
+    assert record.processed_at >= record.received_at
+
+
+def test_a_stored_webhook_is_taken_in_once(app, client, queued):
+    from ticketing.sms_ingest import process_stored_sms
+
+    form = sms_form("+31612345021")
+    post_signed(client, app, form)
+
+    first = process_stored_sms(app, queued[0])
+    again = process_stored_sms(app, queued[0])  # a retried task, or the recovery sweep
+
+    assert first is not None
+    assert first.outcome == "created"
+    assert again is None
+    assert count(Message, Message.external_id == form["MessageSid"]) == 1
+
+
+def test_texts_taken_in_later_keep_their_order_on_the_ticket(app, client, queued):
+    from ticketing.sms_ingest import process_stored_sms
+
+    first, second = sms_form("+31612345022"), sms_form("+31612345022", "Nog steeds niets")
+    post_signed(client, app, first)
+    post_signed(client, app, second)
+    for record_id in queued:
+        process_stored_sms(app, record_id)
+
+    one, two = message_by_sid(first["MessageSid"]), message_by_sid(second["MessageSid"])
+    assert one.ticket_id == two.ticket_id
+    assert one.created_at < two.created_at
+
+
+def test_when_the_queue_is_down_the_webhook_is_still_held(app, client, monkeypatch, caplog):
+    import ticketing.jobs_inbound as jobs_inbound
+
+    def queue_down(_record_id):
+        raise ConnectionError("redis is not answering")
+
+    monkeypatch.setattr(jobs_inbound, "take_in_sms_task", queue_down)
+    form = sms_form("+31612345023")
+    with caplog.at_level(logging.ERROR, logger="ticketing.jobs_inbound"):
+        response = post_signed(client, app, form)
+
+    assert response.status_code == 200
+    (record,) = _records()
+    assert record.status == InboundStatus.received  # stored; the recovery sweep takes it in
+    assert "recovery sweep" in caplog.text
+
+
 @pytest.fixture
 def live_database_url(database_url, tmp_path):
     """A database of its own for a live server, whose commits are real (no rollback)."""

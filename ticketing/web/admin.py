@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,81 +24,24 @@ from wtforms.validators import DataRequired, Length
 
 from ticketing import jobs_sms
 from ticketing.clock import utcnow
-from ticketing.domain.contact import Channel, InboundRequest
+from ticketing.domain.contact import Channel
 from ticketing.extensions import db
+from ticketing.inbound_parsers import ReprocessUnavailable, parser_for
 from ticketing.jobs import kick_outbox
-from ticketing.mail_ingest import email_parser
 from ticketing.models import InboundRecord, InboundStatus, Role
-from ticketing.pipeline import IngestOutcome, Parser, process_record
+from ticketing.pipeline import IngestOutcome, process_record
 from ticketing.services import quarantine
 from ticketing.services.intake import IntakeSettings
 from ticketing.services.quarantine import QuarantineError
 from ticketing.web.access import role_required
-from ticketing.web.api.tickets import parse_api_record
-from ticketing.web.inbound_sms import parse_sms_record
-from ticketing.web.public import parse_web_record
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PAGE_SIZE = 50
 
 
-class ReprocessUnavailable(RuntimeError):
-    """No parser can read the record's channel in this installation; the message is shown."""
-
-
 class DismissForm(FlaskForm):
     reason = TextAreaField(validators=[DataRequired(), Length(max=quarantine.MAX_NOTE)])
-
-
-def _sms_parser(app: Flask) -> Parser:
-    registry = app.extensions["channels"]
-    if Channel.sms not in registry:
-        raise ReprocessUnavailable(_("SMS is not configured (TWILIO_AUTH_TOKEN is not set)."))
-    return partial(parse_sms_record, adapter=registry.get(Channel.sms))
-
-
-def _web_parser(_app: Flask) -> Parser:
-    return parse_web_record
-
-
-def _api_parser(_app: Flask) -> Parser:
-    return parse_api_record
-
-
-def _memory_parser(app: Flask) -> Parser:
-    adapter = app.extensions["channels"].get(Channel.memory)
-
-    def parse(record: InboundRecord) -> list[Any]:
-        return adapter.parse_inbound(
-            InboundRequest(Channel.memory, record.payload, received_at=record.received_at,
-                           source=record.source)
-        )
-
-    return parse
-
-
-#: How each channel's stored records are read: the same parser its own entry point uses, so a
-#: record processed again is read exactly as it would be if it arrived now.
-RECORD_PARSERS: dict[str, Callable[[Flask], Parser]] = {
-    "email": email_parser,
-    "sms": _sms_parser,
-    "web": _web_parser,
-    "api": _api_parser,
-    "memory": _memory_parser,
-}
-
-
-def parser_for(app: Flask, channel: str) -> Parser:
-    """Return the parser for a stored record's channel.
-
-    :raise ReprocessUnavailable: when the channel is unknown or not configured here.
-    """
-    factory = RECORD_PARSERS.get(channel)
-    if factory is None:
-        raise ReprocessUnavailable(_("No parser is known for channel %(channel)s.",
-                                     channel=channel))
-    return factory(app)
 
 
 @bp.get("/inbound")

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from werkzeug.datastructures import MultiDict
 
 from channels.sms import TwilioSmsAdapter, public_request_url
 from channels.sms.signature import SIGNATURE_HEADER
-from ticketing import jobs, jobs_sms
 from ticketing.clock import utcnow
-from ticketing.domain.contact import Channel, Contact, InboundRequest, InvalidInbound
+from ticketing.domain.contact import Channel, InboundRequest, InvalidInbound
 from ticketing.extensions import csrf, db
-from ticketing.models import InboundRecord, OutboxMessage, OutboxStatus
-from ticketing.pipeline import IngestOutcome, ingest_raw, process_record
-from ticketing.services.intake import IntakeSettings
+from ticketing.jobs_inbound import queue_sms_intake
 from ticketing.services.sms import apply_status_update
+from ticketing.sms_ingest import store_webhook
 
 bp = Blueprint("inbound_sms", __name__, url_prefix="/inbound")
 # Providers cannot send our CSRF token; these endpoints authenticate by signature or secret.
@@ -29,9 +24,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 #: A Twilio webhook is a few kilobytes (a 1,600-character body, ten media URLs); anything much
 #: larger is not from Twilio and is refused before its form is parsed.
 MAX_WEBHOOK_BYTES = 128 * 1024
-#: Failures that mean "another request got there first" (two webhooks racing to create the same
-#: customer or ticket); processing the stored record once more then succeeds.
-_CONFLICT_ERRORS = ("IntegrityError:", "OperationalError:")
 
 
 def _sms_adapter() -> TwilioSmsAdapter:
@@ -94,102 +86,32 @@ def _verified_request(adapter: TwilioSmsAdapter, webhook: str) -> InboundRequest
     return inbound
 
 
-def parse_sms_record(
-    record: InboundRecord, adapter: TwilioSmsAdapter | None = None
-) -> list[Contact]:
-    """Rebuild the webhook from a stored record and parse it (also for reprocessing).
-
-    The form fields are kept in the envelope in order, repeated keys included; a record without
-    them is parsed from its raw body.
-    """
-    adapter = adapter or _sms_adapter()
-    envelope = record.envelope or {}
-    pairs = envelope.get("form")
-    form: MultiDict[str, str] = MultiDict(
-        [(str(name), str(value)) for name, value in pairs] if pairs else []
-    )
-    return adapter.parse_inbound(
-        InboundRequest(
-            channel=Channel.sms,
-            body=record.payload,
-            form=form,
-            url=envelope.get("url"),
-            received_at=record.received_at,
-            source=record.source,
-        )
-    )
-
-
-def _ingest(inbound: InboundRequest, adapter: TwilioSmsAdapter) -> IngestOutcome:
-    config = current_app.config
-    now = utcnow()
-    settings = IntakeSettings.from_config(config)
-
-    def parse(record: InboundRecord) -> list[Contact]:
-        return parse_sms_record(record, adapter)
-
-    pairs = list(request.form.items(multi=True))
-    outcome = ingest_raw(
-        Channel.sms.value,
-        inbound.body,
-        parse,
-        now=now,
-        settings=settings,
-        source=inbound.source,
-        envelope={
-            "url": inbound.url,
-            "form": [[name, value] for name, value in pairs],
-            "signature": request.headers.get(SIGNATURE_HEADER),
-        },
-    )
-    if outcome.outcome == "quarantined" and (outcome.reason or "").startswith(_CONFLICT_ERRORS):
-        # A simultaneous webhook created the same customer (or the same message) first; the
-        # unique constraints stopped us and the raw record is safe, so take it in again.
-        record = db.session.get(InboundRecord, outcome.record_id)
-        if record is not None:
-            current_app.logger.info("inbound record %s: retrying after a conflict", record.id)
-            outcome = process_record(record, parse, now=now, settings=settings)
-    if outcome.outcome in ("created", "appended") and _queued_outbound(now):
-        jobs.kick_outbox()
-    if any(name.startswith("MediaUrl") for name, _ in pairs) and jobs_sms.media_fetch_configured(
-        config
-    ):
-        for result in outcome.results:
-            if result.message is not None:
-                jobs_sms.queue_media_fetch(result.message.id)
-    return outcome
-
-
-def _queued_outbound(now: datetime) -> bool:
-    # Intake (an acknowledgement) or an escalation rule may have queued something in this
-    # request; asking is one indexed lookup, cheaper than waking a worker for nothing.
-    return (
-        db.session.scalar(
-            sa.select(OutboxMessage.id)
-            .where(
-                OutboxMessage.status == OutboxStatus.pending,
-                OutboxMessage.next_attempt_at == now,
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
 def _twiml() -> Response:
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
 
 
 @bp.post("/twilio/sms")
 def twilio_sms() -> Response:
-    """Take in one inbound SMS/MMS: store raw, commit, parse, intake; answer empty TwiML.
+    """Accept one inbound SMS/MMS: verify, store raw, commit, queue its intake; empty TwiML.
 
-    A duplicate (Twilio retried, or two copies raced) and a quarantined payload both get 200:
-    Twilio must not retry what we already hold; the quarantine is visible in /admin/inbound.
+    The answer means "held safely": the worker takes the stored webhook in as of the moment
+    it arrived (so clocks start then), one at a time in arrival order. A redelivery (Twilio
+    retried, or two copies raced) is stored too and becomes a duplicate, never a second
+    message; a payload that cannot be read is quarantined, visible in /admin/inbound. Both get
+    200: Twilio must not retry what we already hold.
     """
     adapter = _sms_adapter()
     inbound = _verified_request(adapter, "sms")
-    _ingest(inbound, adapter)
+    record_id = store_webhook(
+        inbound.body,
+        list(request.form.items(multi=True)),
+        url=inbound.url or "",
+        signature=request.headers.get(SIGNATURE_HEADER),
+        source=inbound.source,
+        now=utcnow(),
+    )
+    db.session.commit()
+    queue_sms_intake(record_id)
     return _twiml()
 
 

@@ -1,0 +1,152 @@
+"""Entry-point plumbing for Twilio webhooks: store the raw webhook, later rebuild and take it in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import Flask
+from werkzeug.datastructures import MultiDict
+
+from channels.sms import TwilioSmsAdapter
+from ticketing.clock import utcnow
+from ticketing.domain.contact import Channel, Contact, InboundRequest
+from ticketing.extensions import db
+from ticketing.models import InboundRecord, OutboxMessage, OutboxStatus
+from ticketing.pipeline import IngestOutcome, Parser, insert_raw, process_received, process_record
+from ticketing.services.intake import IntakeSettings
+
+log = logging.getLogger(__name__)
+
+#: Failures that mean "another contact got there first" (two texts racing to create the same
+#: customer or ticket); processing the stored record once more then succeeds.
+_CONFLICT_ERRORS = ("IntegrityError:", "OperationalError:")
+
+
+class SmsNotConfigured(RuntimeError):
+    """TWILIO_AUTH_TOKEN is not set, so no webhook can be verified or read."""
+
+
+def sms_adapter(app: Flask) -> TwilioSmsAdapter:
+    registry = app.extensions["channels"]
+    if Channel.sms not in registry:
+        raise SmsNotConfigured("SMS is not configured (TWILIO_AUTH_TOKEN is not set)")
+    adapter = registry.get(Channel.sms)
+    assert isinstance(adapter, TwilioSmsAdapter)
+    return adapter
+
+
+def parse_sms_record(
+    record: InboundRecord, adapter: TwilioSmsAdapter
+) -> list[Contact]:
+    """Rebuild the webhook from a stored record and parse it (first time and reprocessing alike).
+
+    The form fields are kept in the envelope in order, repeated keys included; a record without
+    them is parsed from its raw body.
+    """
+    envelope = record.envelope or {}
+    pairs = envelope.get("form")
+    form: MultiDict[str, str] = MultiDict(
+        [(str(name), str(value)) for name, value in pairs] if pairs else []
+    )
+    return adapter.parse_inbound(
+        InboundRequest(
+            channel=Channel.sms,
+            body=record.payload,
+            form=form,
+            url=envelope.get("url"),
+            received_at=record.received_at,
+            source=record.source,
+        )
+    )
+
+
+def sms_parser(app: Flask) -> Parser:
+    """Parse stored SMS records with the configured Twilio adapter."""
+    adapter = sms_adapter(app)
+
+    def parse(record: InboundRecord) -> list[Contact]:
+        return parse_sms_record(record, adapter)
+
+    return parse
+
+
+def store_webhook(
+    body: bytes,
+    form_pairs: Sequence[tuple[str, str]],
+    *,
+    url: str,
+    signature: str | None,
+    source: str | None,
+    now: datetime,
+) -> int:
+    """Insert a verified webhook into the raw store as it came; its record id (caller commits)."""
+    return insert_raw(
+        Channel.sms.value,
+        body,
+        now=now,
+        source=source,
+        envelope={
+            "url": url,
+            "form": [[name, value] for name, value in form_pairs],
+            "signature": signature,
+        },
+    )
+
+
+def process_stored_sms(app: Flask, record_id: int) -> IngestOutcome | None:
+    """Take in a stored webhook that is still waiting, as of the moment it arrived.
+
+    Returns None when it was already taken in (a retried task, or the recovery sweep got there
+    first). Commits.
+    """
+    from ticketing import jobs, jobs_sms
+
+    settings = IntakeSettings.from_config(app.config)
+    try:
+        parse = sms_parser(app)
+    except SmsNotConfigured as error:
+        # The record stays waiting: once a token is configured, the recovery sweep takes it in.
+        log.error("inbound record %s not processed: %s", record_id, error)
+        return None
+    outcome = process_received(record_id, parse, settings=settings)
+    if outcome is None:
+        return None
+    if outcome.outcome == "quarantined" and (outcome.reason or "").startswith(_CONFLICT_ERRORS):
+        # A simultaneous contact created the same customer (or the same message) first; the
+        # unique constraints stopped us and the raw record is safe, so take it in again.
+        record = db.session.get(InboundRecord, outcome.record_id)
+        if record is not None:
+            log.info("inbound record %s: retrying after a conflict", record.id)
+            outcome = process_record(
+                record, parse, now=utcnow(), settings=settings, arrived_at=record.received_at
+            )
+    record = db.session.get(InboundRecord, outcome.record_id)
+    arrived_at = record.received_at if record is not None else None
+    if outcome.outcome in ("created", "appended") and _queued_outbound(arrived_at):
+        jobs.kick_outbox()
+    if jobs_sms.media_fetch_configured(app.config):
+        for result in outcome.results:
+            if result.message is not None and result.message.attachments:
+                jobs_sms.queue_media_fetch(result.message.id)
+    return outcome
+
+
+def _queued_outbound(arrived_at: datetime | None) -> bool:
+    # Intake (an acknowledgement) or an escalation rule may have queued something as of the
+    # contact's arrival; asking is one indexed lookup, cheaper than waking a worker for nothing.
+    if arrived_at is None:
+        return False
+    return (
+        db.session.scalar(
+            sa.select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == OutboxStatus.pending,
+                OutboxMessage.next_attempt_at == arrived_at,
+            )
+            .limit(1)
+        )
+        is not None
+    )
