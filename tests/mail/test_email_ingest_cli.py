@@ -361,3 +361,47 @@ def test_stdin_from_an_mta_pipe_may_start_with_the_envelope_line(runner, db_sess
     assert line["outcome"] == "created"
     assert line["message_id"] == "cli-40@example.nl"
     assert db_session.scalar(sa.select(InboundRecord.payload)) == raw
+
+
+def test_a_batch_parsed_in_the_helper_process_gives_the_same_lines(
+    runner, db_session, tmp_path, monkeypatch
+):
+    import ticketing.mail_ingest as mail_ingest
+
+    # Small chunks, so a few mails already take the parallel path through several chunks.
+    monkeypatch.setattr(mail_ingest, "INGEST_CHUNK", 2)
+    no_sender = (
+        b"To: support@example.org\r\nSubject: Zonder afzender\r\n"
+        b"Date: Mon, 2 Mar 2026 08:41:30 +0000\r\nMessage-ID: <nofrom-batch@example.nl>\r\n\r\n"
+        b"Wie ben ik?\r\n"
+    )
+    write(tmp_path / "batch" / "1.eml", compose(40))
+    write(tmp_path / "batch" / "2.eml", compose(41, sender="klant40@example.nl",
+                                                in_reply_to="cli-40@example.nl"))
+    write(tmp_path / "batch" / "3.eml", no_sender)
+    write(tmp_path / "batch" / "4.eml", compose(42))
+    write(tmp_path / "batch" / "5.eml", compose(42))  # the same mail delivered twice
+    write(tmp_path / "batch" / "6.eml", compose(43))
+    calls = []
+    real = mail_ingest.ingest_many
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("parallel"))
+        return real(*args, **{**kwargs, "parallel": True})
+
+    monkeypatch.setattr(mail_ingest, "ingest_many", spy)
+    lines = ingest(runner, str(tmp_path / "batch"))
+
+    assert calls == [None]
+    assert [(line["message_id"], line["outcome"]) for line in lines] == [
+        ("cli-40@example.nl", "created"),
+        ("cli-41@example.nl", "appended"),
+        ("nofrom-batch@example.nl", "quarantined"),
+        ("cli-42@example.nl", "created"),
+        ("cli-42@example.nl", "duplicate"),
+        ("cli-43@example.nl", "created"),
+    ]
+    assert "no sender" in lines[2]["reason"]
+    assert lines[0]["ticket"] == lines[1]["ticket"]
+    assert count(db_session, InboundRecord.id) == 6
+    assert count(db_session, Ticket.id) == 3

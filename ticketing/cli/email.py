@@ -30,7 +30,7 @@ def ingest_command(paths: tuple[str, ...], progress: bool | None) -> None:
     appended, duplicate, auto_reply, bounce, quarantined) and ticket.
     """
     from ticketing.jobs import kick_outbox
-    from ticketing.mail_ingest import ingest_mail, outcome_line
+    from ticketing.mail_ingest import ingest_many, outcome_line
     from ticketing.mailsource import in_written_order, read_sources
     from ticketing.services.intake import IntakeSettings
 
@@ -43,10 +43,10 @@ def ingest_command(paths: tuple[str, ...], progress: bool | None) -> None:
     settings = IntakeSettings.from_config(app.config)
     show_bar = sys.stderr.isatty() if progress is None else progress
     counts: dict[str, int] = {}
-    with click.progressbar(messages, label="ingesting", file=sys.stderr,
+    with click.progressbar(length=len(messages), label="ingesting", file=sys.stderr,
                            hidden=not show_bar) as bar:
-        for message in bar:
-            outcome = ingest_mail(app, message.raw, source=message.source, settings=settings)
+        for message, outcome in ingest_many(app, messages, settings=settings):
+            bar.update(1)
             line = outcome_line(outcome, message.source, message.raw)
             counts[line["outcome"]] = counts.get(line["outcome"], 0) + 1
             click.echo(json.dumps(line, ensure_ascii=False))
