@@ -15,10 +15,14 @@ What happens:
    The mix: 75% first texts from new numbers (new customer, new ticket), 20% follow-up texts
    from a number that already wrote (appended to its open ticket), 5% exact redeliveries of
    an earlier MessageSid (Twilio retrying; must not make a second message).
-4. A thread pool posts them over loopback, each on a fresh connection (sync workers close
+4. The worker (`flask worker`, at `nice 10` as in the Procfile; BENCH_WORKER_NICE changes it,
+   --no-worker leaves it out) takes the stored webhooks in, as in production.
+5. A thread pool posts them over loopback, each on a fresh connection (sync workers close
    after every response), and times each request from send to the last byte.
-5. It reports accepted contacts/s (HTTP 200 answers per wall-clock second), p50/p95/p99/max
-   latency, and checks the database: one message per distinct MessageSid, nothing quarantined.
+6. It reports accepted contacts/s (HTTP 200 answers per wall-clock second), p50/p95/p99/max
+   latency, CPU per contact of the webhook, the worker and PostgreSQL, how long the worker
+   then needed to take the backlog in, and checks the database: one message per distinct
+   MessageSid, nothing quarantined.
 
 Bounded: at most 50,000 requests, a deadline (--max-seconds) after which nothing more is sent,
 loopback only. The client runs on the same two cores as the server, so it competes for CPU;
