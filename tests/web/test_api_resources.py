@@ -52,6 +52,27 @@ def test_bad_tokens_are_401(client, authorization):
     _problem(client.get("/api/v1/tickets", headers={"Authorization": authorization}), 401)
 
 
+def test_token_use_is_stamped_at_most_once_a_minute(
+    client, api_headers, make_user, db_session  # noqa: F811
+):
+    from datetime import timedelta
+
+    user = make_user("agent")
+    headers = api_headers(user)
+    assert client.get("/api/v1/sla-policies", headers=headers).status_code == 200
+    token = db_session.scalar(sa.select(ApiToken).where(ApiToken.user_id == user.id))
+    first = token.last_used_at
+    assert first is not None
+    assert client.get("/api/v1/sla-policies", headers=headers).status_code == 200
+    db_session.refresh(token)
+    assert token.last_used_at == first  # a read within the minute writes nothing
+    token.last_used_at = first - timedelta(minutes=2)
+    db_session.flush()
+    assert client.get("/api/v1/sla-policies", headers=headers).status_code == 200
+    db_session.refresh(token)
+    assert token.last_used_at > first - timedelta(minutes=2)
+
+
 def test_revoked_token_and_deactivated_user_are_refused(
     client, api_headers, make_user, db_session, now  # noqa: F811
 ):

@@ -60,8 +60,10 @@ def authenticate() -> None:
     user = find_token_user(secret, now=utcnow())
     if user is None:
         raise unauthorized("The API token is not valid, revoked, or its user is deactivated.")
-    # find_token_user stamps last_used_at; keep it even when the request only reads.
-    db.session.commit()
+    if db.session.dirty:
+        # find_token_user stamped last_used_at (at most once a minute); keep it even when the
+        # request only reads.
+        db.session.commit()
     g.api_user = user
     g.api_token_prefix = secret[:12]
 
