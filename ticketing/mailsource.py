@@ -36,7 +36,9 @@ def read_sources(paths: Iterable[str], stdin: bytes | None = None) -> Iterator[R
                 yield from _maildir(path)
             else:
                 for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                    yield from _file(child)
+                    # .DS_Store, editor swap files, a maildir's .tmp: never mail.
+                    if not any(part.startswith(".") for part in child.relative_to(path).parts):
+                        yield from _file(child)
         elif path.is_file():
             yield from _file(path)
         else:

@@ -89,6 +89,15 @@ def test_a_folder_is_read_with_its_subfolders(runner, db_session, tmp_path):
     assert {line["outcome"] for line in lines} == {"created"}
 
 
+def test_hidden_files_and_folders_in_a_plain_folder_are_not_mail(runner, db_session, tmp_path):
+    write(tmp_path / "inbox" / "a.eml", compose(5))
+    write(tmp_path / "inbox" / ".DS_Store", b"\x00\x00\x00\x01Bud1")
+    write(tmp_path / "inbox" / ".trash" / "old.eml", compose(6))
+    lines = ingest(runner, str(tmp_path / "inbox"))
+    assert [line["message_id"] for line in lines] == ["cli-5@example.nl"]
+    assert count(db_session, InboundRecord.id) == 1
+
+
 def test_a_maildir_is_read_from_new_and_cur(runner, db_session, tmp_path):
     box = mailbox.Maildir(str(tmp_path / "Maildir"), create=True)
     box.add(compose(5))
