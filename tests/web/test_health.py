@@ -67,6 +67,26 @@ def test_healthz_reports_database_and_queue_reachable(client, app):
     assert body["checks"]["queue"] == {"ok": True, "backend": "inline", "pending": 0}
 
 
+def test_healthz_reports_inbound_records_waiting_for_the_worker(client, db_session):
+    from datetime import timedelta
+
+    from ticketing.clock import utcnow
+    from ticketing.pipeline import store_raw
+
+    assert client.get("/healthz").get_json()["checks"]["inbound"] == {
+        "ok": True, "waiting": 0, "oldest_waiting_seconds": None,
+    }
+    store_raw("sms", b"Body=hallo", now=utcnow() - timedelta(minutes=5))
+    db_session.commit()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200  # a backlog is news, not ill health
+    inbound = response.get_json()["checks"]["inbound"]
+    assert inbound["waiting"] == 1
+    assert 295 <= inbound["oldest_waiting_seconds"] <= 400
+
+
 def test_healthz_needs_no_login_and_sets_no_cookie(client):
     response = client.get("/healthz")
 
