@@ -372,8 +372,8 @@ def _open_ticket(
         updated_at=now,
         repeat_of_id=repeat_of.id if repeat_of is not None else None,
     )
+    # No flush here: the first message's flush writes the ticket with it.
     db.session.add(ticket)
-    db.session.flush()
     record_event(
         ticket,
         "ticket.created",

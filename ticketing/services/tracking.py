@@ -19,6 +19,8 @@ def _hash(token: str) -> str:
 def issue_tracking_token(ticket: Ticket, *, now: datetime, valid_for: timedelta | None) -> str:
     """Create a token for the ticket and return it; only its hash is stored."""
     token = secrets.token_urlsafe(32)
+    # No flush of its own: nothing reads the row back in this unit of work, and the caller's
+    # next flush or commit writes it with everything else.
     db.session.add(
         TrackingToken(
             ticket_id=ticket.id,
@@ -27,7 +29,6 @@ def issue_tracking_token(ticket: Ticket, *, now: datetime, valid_for: timedelta 
             expires_at=now + valid_for if valid_for else None,
         )
     )
-    db.session.flush()
     return token
 
 
