@@ -68,8 +68,9 @@ def test_supervisors_and_admins_see_the_pages_and_the_nav(client, make_user, log
         assert response.status_code == 200, url
     page = response.get_data(as_text=True)
     for endpoint, _label in supervisor.NAV:
-        assert endpoint.startswith(("supervisor.", "rules."))
+        assert endpoint.startswith(("supervisor.", "rules.", "canned."))
     assert 'href="/supervisor/breaches"' in page
+    assert 'href="/supervisor/canned/"' in page
     assert 'href="/supervisor/rules/"' in page
     assert 'href="/supervisor/repeats"' in page
 

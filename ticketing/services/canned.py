@@ -121,3 +121,9 @@ def save_canned(
     canned.body = body.replace("\r\n", "\n")
     db.session.flush()
     return canned
+
+
+def delete_canned(canned: CannedResponse) -> None:
+    """Remove a canned response; replies already sent keep their text, nothing refers to it."""
+    db.session.delete(canned)
+    db.session.flush()

@@ -12,6 +12,7 @@ def register_web(app: Flask) -> None:
         agent,
         api,
         auth,
+        canned,
         dev,
         health,
         inbound_email,
@@ -27,8 +28,8 @@ def register_web(app: Flask) -> None:
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["supervisor_nav"] = supervisor.NAV
     for module in (
-        health, auth, agent, supervisor, rules, admin, public, inbound_email, inbound_sms, dev,
-        api,
+        health, auth, agent, supervisor, rules, canned, admin, public, inbound_email, inbound_sms,
+        dev, api,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(backoffice_bp)

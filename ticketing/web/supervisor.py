@@ -50,6 +50,7 @@ NAV: list[tuple[str, str]] = [
     ("supervisor.breaches", _l("Breach review")),
     ("supervisor.repeats", _l("Repeat contacts")),
     ("rules.index", _l("Escalation rules")),
+    ("canned.index", _l("Canned responses")),
 ]
 
 PAGE_SIZE = 25
