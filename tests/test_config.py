@@ -211,10 +211,9 @@ def test_huey_immediate_runs_tasks_inline(tmp_path, restore_queue):
         )
         db.session.commit()
 
-        result = jobs.deliver_outbox_task()
+        jobs.deliver_outbox_task()
 
-        # The task ran in this call: its result is there and the row was sent before it returned.
-        assert result.get() == {"sent": 1, "failed": 0, "retrying": 0}
+        # The task ran in this call: the row was sent before it returned.
         db.session.expire_all()
         sent = db.session.get(OutboxMessage, row.id)
         assert sent.status == OutboxStatus.sent

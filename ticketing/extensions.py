@@ -16,7 +16,9 @@ csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 #: The task queue. It starts in immediate (in-memory) mode so importing never touches a file;
-#: create_app points it at SQLite or Redis.
-huey = Huey("ticketing", immediate=True)
+#: create_app points it at SQLite or Redis. Tasks are fire-and-forget and nothing reads their
+#: return values, so none are stored: Huey keeps an unread result until someone reads it, which
+#: on a busy queue (a task per inbound text) is a store that only grows.
+huey = Huey("ticketing", immediate=True, results=False)
 
 __all__ = ["babel", "csrf", "db", "huey", "limiter", "login_manager", "migrate"]
