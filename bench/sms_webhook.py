@@ -436,7 +436,8 @@ def main() -> None:
         if worker is not None:
             drain = wait_for_intake(args.max_seconds * 10)
         worker_cpu = cpu_seconds(worker_pids) - cpu_before[3]
-        db_cpu = cpu_seconds(backends + database_backends()) - cpu_before[1]
+        # Backends that were there before count from then; ones that started later count whole.
+        db_cpu = cpu_seconds(sorted(set(backends) | set(database_backends()))) - cpu_before[1]
     finally:
         stop_gunicorn(server)
         if worker is not None:
