@@ -114,10 +114,21 @@ def test_an_unknown_placeholder_is_refused_and_the_text_kept(client, supervisor,
 
     assert response.status_code == 422
     page = response.text
-    assert "unknown placeholder {order_number}" in page
+    assert "Unknown placeholder {order_number}; use {customer_name}" in page
     assert 'value="Refund started"' in page
     assert body in page
     assert all_canned(db_session) == []
+
+
+def test_a_refusal_is_explained_in_dutch_on_the_dutch_page(client, supervisor, db_session,
+                                                           make_canned):
+    make_canned("Excuses", "nl", "Sorry.")
+
+    response = client.post("/supervisor/canned/new?lang=nl",
+                           data=form_data(title="Excuses", language="nl", body="Nogmaals."))
+
+    assert response.status_code == 422
+    assert "Er is al een standaardantwoord “Excuses” in het Nederlands." in response.text
 
 
 def test_a_duplicate_title_in_the_same_language_is_refused(client, supervisor, db_session,
@@ -128,7 +139,7 @@ def test_a_duplicate_title_in_the_same_language_is_refused(client, supervisor, d
                            data=form_data(title="Apology", body="Sorry again."))
 
     assert response.status_code == 422
-    assert "there is already a en canned response called &#39;Apology&#39;" in response.text
+    assert "There is already a canned response called “Apology” in English." in response.text
     assert "Sorry again." in response.text
     assert all_canned(db_session) == [("Apology", "en", "Sorry.")]
 

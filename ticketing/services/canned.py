@@ -20,7 +20,16 @@ _UNKNOWN_RE = re.compile(r"\{([a-z_]+)\}")
 
 
 class CannedError(ValueError):
-    """A canned response that cannot be saved; the message is safe to show."""
+    """A canned response that cannot be saved; the message is safe to show.
+
+    `problem` names what is wrong (no_title, bad_language, no_text, unknown_placeholder,
+    duplicate_title) and `details` its particulars, so a page can say it in the user's language.
+    """
+
+    def __init__(self, message: str, problem: str, **details: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -95,16 +104,19 @@ def save_canned(
     """Create or update a canned response after checking its language and placeholders."""
     title = title.strip()
     if not title:
-        raise CannedError("a canned response needs a title")
+        raise CannedError("a canned response needs a title", "no_title")
     if language not in LANGUAGES:
-        raise CannedError(f"language must be one of {', '.join(LANGUAGES)}")
+        raise CannedError(f"language must be one of {', '.join(LANGUAGES)}", "bad_language",
+                          allowed=", ".join(LANGUAGES))
     if not body.strip():
-        raise CannedError("a canned response needs a text")
+        raise CannedError("a canned response needs a text", "no_text")
     unknown = sorted(set(_UNKNOWN_RE.findall(body)) - set(PLACEHOLDERS))
     if unknown:
+        found = ", ".join(f"{{{name}}}" for name in unknown)
+        allowed = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
         raise CannedError(
-            "unknown placeholder " + ", ".join(f"{{{name}}}" for name in unknown)
-            + "; use " + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+            f"unknown placeholder {found}; use {allowed}", "unknown_placeholder",
+            found=found, allowed=allowed,
         )
     clash = db.session.scalar(
         sa.select(CannedResponse).where(
@@ -112,7 +124,10 @@ def save_canned(
         )
     )
     if clash is not None and clash is not canned:
-        raise CannedError(f"there is already a {language} canned response called {title!r}")
+        raise CannedError(
+            f"there is already a {language} canned response called {title!r}",
+            "duplicate_title", title=title, language=language,
+        )
     if canned is None:
         canned = CannedResponse(created_at=now)
         db.session.add(canned)

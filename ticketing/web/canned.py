@@ -92,7 +92,7 @@ def _edit(item: CannedResponse | None) -> Any:
                 )
                 db.session.commit()
             except CannedError as error:
-                form.form_errors.append(str(error))
+                form.form_errors.append(_problem_text(error))
             except IntegrityError:
                 # Someone saved the same title in this language a moment ago.
                 db.session.rollback()
@@ -127,6 +127,24 @@ def delete(canned_id: int):
     db.session.commit()
     flash(_("Canned response “%(title)s” deleted.", title=title), "success")
     return redirect(url_for("canned.index"))
+
+
+def _problem_text(error: CannedError) -> str:
+    """What save_canned refused, in the user's language."""
+    details = error.details
+    if error.problem == "no_title":
+        return _("Give the response a title.")
+    if error.problem == "no_text":
+        return _("Write the text.")
+    if error.problem == "bad_language":
+        return _("Choose one of these languages: %(allowed)s.", allowed=details["allowed"])
+    if error.problem == "unknown_placeholder":
+        return _("Unknown placeholder %(found)s; use %(allowed)s.", **details)
+    if error.problem == "duplicate_title":
+        return _("There is already a canned response called “%(title)s” in %(language)s.",
+                 title=details["title"],
+                 language=LANGUAGE_NAMES.get(details["language"], details["language"]))
+    return str(error)
 
 
 def _canned_or_404(canned_id: int) -> CannedResponse:
