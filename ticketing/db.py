@@ -90,6 +90,10 @@ def lock_for_writing() -> None:
     if session.in_transaction():
         if session.new or session.dirty or session.deleted or session.info.get(_HAS_WRITTEN):
             return  # it holds (or will take) the write lock with work worth keeping
+        if session.connection().get_execution_options().get(WRITE_LOCK_OPTION):
+            # Begun with the write lock already: ending it would let another writer in between
+            # a caller's check ("still waiting?") and its work.
+            return
         session.rollback()
     session.connection(execution_options={WRITE_LOCK_OPTION: True})
 
