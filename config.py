@@ -89,6 +89,11 @@ class Config:
     #: acknowledge a new SMS ticket with its reference (off by default: texts cost money)
     SMS_ACKNOWLEDGEMENT = _flag("SMS_ACKNOWLEDGEMENT")
 
+    # Raw inbound records (exact mail, webhooks, form posts) taken in longer ago than this many
+    # days are deleted by the worker each night; 0 keeps them for ever. Quarantined and waiting
+    # records are never deleted.
+    RAW_RETENTION_DAYS = _int("RAW_RETENTION_DAYS", 0)
+
     # Repeat contacts
     REPEAT_LOOKBACK_DAYS = _int("REPEAT_LOOKBACK_DAYS", 30)
     REOPEN_WINDOW_DAYS = _int("REOPEN_WINDOW_DAYS", 7)

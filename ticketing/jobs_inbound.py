@@ -103,3 +103,32 @@ def recover_waiting_records(
 def recover_waiting_records_periodically() -> dict[str, int]:
     with _context():
         return recover_waiting_records(utcnow())
+
+
+#: batches one nightly run deletes at most; a first run on a large backlog spreads over nights
+PURGE_MAX_BATCHES = 100
+
+
+def purge_raw_records(now: datetime) -> int:
+    """Delete raw records older than RAW_RETENTION_DAYS (0: none), a batch per commit."""
+    from ticketing.services import retention
+
+    days = int(current_app.config.get("RAW_RETENTION_DAYS") or 0)
+    if days <= 0:
+        return 0
+    deleted = 0
+    for _ in range(PURGE_MAX_BATCHES):
+        count = retention.purge_raw_records(now, keep=timedelta(days=days))
+        db.session.commit()
+        deleted += count
+        if count < retention.PURGE_BATCH_SIZE:
+            break
+    if deleted:
+        log.info("deleted %d raw inbound records older than %d days", deleted, days)
+    return deleted
+
+
+@huey.periodic_task(crontab(minute="17", hour="3"))
+def purge_raw_records_nightly() -> int:
+    with _context():
+        return purge_raw_records(utcnow())
