@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from email.message import EmailMessage
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
+from tests.mail.imap_helpers import make_mail
 from ticketing.clock import utcnow
 from ticketing.jobs_inbound import RECOVER_AFTER, recover_waiting_records
 from ticketing.models import InboundRecord, InboundStatus, Message
 from ticketing.pipeline import store_raw
 from ticketing.sms_ingest import store_webhook
-
-
-def _mail(number: int) -> bytes:
-    message = EmailMessage()
-    message["From"] = f"Klant {number} <klant{number}@example.nl>"
-    message["To"] = "support@example.org"
-    message["Subject"] = f"Klacht {number}"
-    message["Message-ID"] = f"<recovery-{number}@example.nl>"
-    message.set_content("Mijn bestelling is nog steeds niet geleverd.")
-    return message.as_bytes()
 
 
 def _text(sid: str, sender: str, arrived_at):
@@ -36,9 +26,10 @@ def _text(sid: str, sender: str, arrived_at):
 def test_stranded_records_of_every_channel_are_taken_in_as_of_their_arrival(app, db_session):
     now = utcnow()
     long_ago = now - RECOVER_AFTER - timedelta(minutes=3)
-    mail = store_raw("email", _mail(1), now=long_ago, source="cli:stranded.eml")
+    mail = store_raw("email", make_mail(1), now=long_ago, source="cli:stranded.eml")
     text = db_session.get(InboundRecord, _text("SM" + "a" * 32, "+31612340001", long_ago))
-    just_now = store_raw("email", _mail(2), now=now - timedelta(seconds=20), source="cli:new.eml")
+    just_now = store_raw("email", make_mail(2), now=now - timedelta(seconds=20),
+                         source="cli:new.eml")
     db_session.commit()
 
     summary = recover_waiting_records(now)

@@ -56,15 +56,7 @@ def store_raw(
     envelope: Mapping[str, Any] | None = None,
 ) -> InboundRecord:
     """Add the raw input to the session (the caller commits before processing it)."""
-    record = InboundRecord(
-        channel=channel,
-        received_at=now,
-        source=(source or "")[:500] or None,
-        envelope=dict(envelope or {}),
-        payload=payload,
-        sha256=hashlib.sha256(payload).hexdigest(),
-        status=InboundStatus.received,
-    )
+    record = InboundRecord(**_raw_fields(channel, payload, now, source, envelope))
     db.session.add(record)
     return record
 
@@ -82,7 +74,23 @@ def insert_raw(
     For entry points that only store and hand over, such as the Twilio webhook: a single
     INSERT ... RETURNING costs a fraction of the ORM's unit of work on the hot path.
     """
-    row = {
+    row = _raw_fields(channel, payload, now, source, envelope)
+    # A Core statement on the session's connection, parameters apart: it compiles once, and
+    # skips the ORM's bulk-insert machinery, which is most of the cost on this hot path.
+    return db.session.connection().execute(_INSERT_RAW, row).scalar_one()
+
+
+_INSERT_RAW = sa.insert(InboundRecord.__table__).returning(InboundRecord.__table__.c.id)
+
+
+def _raw_fields(
+    channel: str,
+    payload: bytes,
+    now: datetime,
+    source: str | None,
+    envelope: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    return {
         "channel": channel,
         "received_at": now,
         "source": (source or "")[:500] or None,
@@ -91,12 +99,6 @@ def insert_raw(
         "sha256": hashlib.sha256(payload).hexdigest(),
         "status": InboundStatus.received,
     }
-    # A Core statement on the session's connection, parameters apart: it compiles once, and
-    # skips the ORM's bulk-insert machinery, which is most of the cost on this hot path.
-    return db.session.connection().execute(_INSERT_RAW, row).scalar_one()
-
-
-_INSERT_RAW = sa.insert(InboundRecord.__table__).returning(InboundRecord.__table__.c.id)
 
 
 def process_record(
