@@ -121,18 +121,20 @@ class _Outcome:
 
 
 def evaluate_ticket(
-    ticket: Ticket, *, now: datetime, trigger: str, settings: NotifySettings | None = None
+    ticket: Ticket, *, now: datetime, trigger: str, settings: NotifySettings | None = None,
+    rules: Sequence[_Rule] | None = None,
 ) -> list[EscalationFiring]:
     """Judge every enabled rule against a ticket after an event and fire those that became true.
 
     Called by `tickets.ticket_changed` after every event. Rules run in position order in one
     pass; a later rule sees what an earlier one changed. Nothing here calls `ticket_changed`
     again: events are recorded directly and the SLA is refreshed when a priority changed.
+    `rules` is `enabled_rules()` when the caller already has it (a batch of tickets).
     """
     if ticket.merged_into_id is not None or ticket.id in _in_progress.get():
         return []
-    return _evaluate_ticket(ticket, _enabled_rules(), now=now, trigger=trigger,
-                            settings=_settings(settings))
+    return _evaluate_ticket(ticket, enabled_rules() if rules is None else rules, now=now,
+                            trigger=trigger, settings=_settings(settings))
 
 
 def _evaluate_ticket(
@@ -169,7 +171,7 @@ def evaluate_due(
     budget = max(limit, 1)
     settings = _settings(settings)
     changed_tickets: set[int] = set()
-    rules = _enabled_rules()
+    rules = enabled_rules()
     for rule in rules:
         anchors = time_anchors(rule.spec)
         if not anchors:
@@ -904,7 +906,7 @@ def _advance_cursor(rule: EscalationRule, position: tuple[datetime, int],
 # --- rules ---------------------------------------------------------------------------------
 
 
-def _enabled_rules() -> list[_Rule]:
+def enabled_rules() -> list[_Rule]:
     rows = list(db.session.scalars(
         sa.select(EscalationRule)
         .where(EscalationRule.is_enabled.is_(True))

@@ -79,14 +79,29 @@ def policy_snapshot(policy: SlaPolicy | None) -> dict[str, Any]:
     }
 
 
-def select_policy(ticket: Ticket) -> SlaPolicy | None:
-    """Return the first active policy, by position, whose conditions all match the ticket."""
-    policies = db.session.scalars(
+def active_policies() -> list[SlaPolicy]:
+    """The active policies in the order they are tried."""
+    return list(db.session.scalars(
         sa.select(SlaPolicy).where(SlaPolicy.is_active).order_by(SlaPolicy.position, SlaPolicy.id)
-    )
-    customer_tags = {tag.name for tag in ticket.customer.tags} if ticket.customer else set()
-    for policy in policies:
-        if _policy_matches(policy.conditions or {}, ticket, customer_tags):
+    ))
+
+
+def select_policy(
+    ticket: Ticket, policies: Sequence[SlaPolicy] | None = None
+) -> SlaPolicy | None:
+    """Return the first active policy, by position, whose conditions all match the ticket.
+
+    `policies` is `active_policies()` when the caller already has it (a batch of tickets).
+    """
+    customer_tags: set[str] | None = None
+    for policy in active_policies() if policies is None else policies:
+        conditions = policy.conditions or {}
+        if conditions.get("customer_tag") and customer_tags is None:
+            # Only read the customer's tags when a policy asks about them.
+            customer_tags = (
+                {tag.name for tag in ticket.customer.tags} if ticket.customer else set()
+            )
+        if _policy_matches(conditions, ticket, customer_tags or set()):
             return policy
     return None
 
@@ -148,10 +163,12 @@ def sla_events(ticket: Ticket) -> tuple[list[SlaEvent], str]:
     return events, opening_priority or ticket.priority.value
 
 
-def compute_ticket_report(ticket: Ticket, *, now: datetime) -> tuple[SlaReport, dict[str, Any]]:
+def compute_ticket_report(
+    ticket: Ticket, *, now: datetime, policies: Sequence[SlaPolicy] | None = None
+) -> tuple[SlaReport, dict[str, Any]]:
     """Replay the ticket's events under its policy snapshot."""
     if ticket.sla_policy_snapshot is None:
-        policy = select_policy(ticket)
+        policy = select_policy(ticket, policies)
         ticket.policy_id = policy.id if policy is not None else None
         ticket.sla_policy_snapshot = policy_snapshot(policy)
     snapshot = ticket.sla_policy_snapshot
@@ -163,9 +180,11 @@ def compute_ticket_report(ticket: Ticket, *, now: datetime) -> tuple[SlaReport, 
     return report, snapshot
 
 
-def refresh_ticket_sla(ticket: Ticket, *, now: datetime) -> SlaReport:
+def refresh_ticket_sla(
+    ticket: Ticket, *, now: datetime, policies: Sequence[SlaPolicy] | None = None
+) -> SlaReport:
     """Recompute the ticket's clocks and store them with the denormalised due columns."""
-    report, snapshot = compute_ticket_report(ticket, now=now)
+    report, snapshot = compute_ticket_report(ticket, now=now, policies=policies)
     calendar = calendar_for(snapshot["calendar"], ticket.opened_at, now)
     existing = {
         (clock.metric, clock.cycle): clock

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -68,14 +73,94 @@ def ticket_changed(ticket: Ticket, *, now: datetime, trigger: str) -> None:
     """Bring derived state up to date after an event: SLA clocks, then escalation rules.
 
     Every service that records an event which can move a clock calls this before returning, so
-    the denormalised due columns change in the same transaction as the event.
+    the denormalised due columns change in the same transaction as the event. Inside
+    `batched_ticket_changes` the work waits for the end of the batch instead.
     """
+    batch = _batch.get()
+    if batch is not None:
+        batch.hold(ticket, now=now, trigger=trigger)
+        return
+    _bring_up_to_date(ticket, now=now, trigger=trigger)
+
+
+def _bring_up_to_date(
+    ticket: Ticket, *, now: datetime, trigger: str, settings: _Settings | None = None
+) -> None:
     from ticketing.services import escalations, sla, webhooks
 
     db.session.flush()
-    sla.refresh_ticket_sla(ticket, now=now)
-    escalations.evaluate_ticket(ticket, now=now, trigger=trigger)
-    webhooks.ticket_event(ticket, trigger, now=now)
+    settings = settings or _Settings()
+    sla.refresh_ticket_sla(ticket, now=now, policies=settings.policies)
+    escalations.evaluate_ticket(ticket, now=now, trigger=trigger, rules=settings.rules)
+    webhooks.ticket_event(ticket, trigger, now=now, endpoints=settings.endpoints)
+
+
+@dataclass
+class _Settings:
+    """SLA policies, escalation rules and webhook endpoints; None means "read them now"."""
+
+    policies: list[Any] | None = None
+    rules: list[Any] | None = None
+    endpoints: list[Any] | None = None
+
+    @classmethod
+    def load(cls) -> _Settings:
+        from ticketing.services import escalations, sla, webhooks
+
+        return cls(sla.active_policies(), escalations.enabled_rules(),
+                   webhooks.active_endpoints())
+
+
+class TicketChangeBatch:
+    """Tickets changed during a batch, each brought up to date once when the batch ends.
+
+    A chunk of inbound mail often holds several messages on one ticket; the SLA clocks are
+    replayed from the ticket's events, so one refresh after the last message gives the same
+    clocks as one after each, and escalation rules then judge the ticket as the batch left it.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[Ticket, datetime, str]] = {}
+
+    def hold(self, ticket: Ticket, *, now: datetime, trigger: str) -> None:
+        earlier = self._held.get(id(ticket))
+        latest = max(now, earlier[1]) if earlier is not None else now
+        self._held[id(ticket)] = (ticket, latest, trigger)
+
+    def checkpoint(self) -> dict[int, tuple[Ticket, datetime, str]]:
+        """What is held now; `restore` it when the work since then was rolled back."""
+        return dict(self._held)
+
+    def restore(self, checkpoint: dict[int, tuple[Ticket, datetime, str]]) -> None:
+        self._held = dict(checkpoint)
+
+    def apply(self) -> int:
+        """Bring every held ticket up to date, in the order first held; how many there were."""
+        held, self._held = list(self._held.values()), {}
+        # Anything these call that changes a ticket again is applied at once, not held.
+        token = _batch.set(None)
+        try:
+            # Read once for the whole batch: three queries per ticket otherwise.
+            settings = _Settings.load() if held else None
+            for ticket, now, trigger in held:
+                _bring_up_to_date(ticket, now=now, trigger=trigger, settings=settings)
+        finally:
+            _batch.reset(token)
+        return len(held)
+
+
+_batch: ContextVar[TicketChangeBatch | None] = ContextVar("ticket_change_batch", default=None)
+
+
+@contextmanager
+def batched_ticket_changes() -> Iterator[TicketChangeBatch]:
+    """Hold `ticket_changed` calls until the caller applies the batch (the caller must)."""
+    batch = TicketChangeBatch()
+    token = _batch.set(batch)
+    try:
+        yield batch
+    finally:
+        _batch.reset(token)
 
 
 def get_or_create_tag(name: str) -> Tag:

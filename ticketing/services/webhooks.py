@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,16 +151,22 @@ def _is_copy(event: TicketEvent) -> bool:
     )
 
 
-def ticket_event(ticket: Ticket, trigger: str, *, now: datetime) -> list[WebhookDelivery]:
+def active_endpoints() -> list[WebhookEndpoint]:
+    return list(db.session.scalars(sa.select(WebhookEndpoint).where(WebhookEndpoint.is_active)))
+
+
+def ticket_event(
+    ticket: Ticket, trigger: str, *, now: datetime,
+    endpoints: Sequence[WebhookEndpoint] | None = None,
+) -> list[WebhookDelivery]:
     """Queue deliveries of the ticket's new events to every subscribed, active endpoint.
 
     Called by `services.tickets.ticket_changed` after every change, in the same transaction;
     nothing is sent here. Which events are new is decided per endpoint from the newest event
     its earlier deliveries for this ticket covered, so calling this twice queues nothing twice.
+    `endpoints` is `active_endpoints()` when the caller already has it (a batch of tickets).
     """
-    endpoints = list(
-        db.session.scalars(sa.select(WebhookEndpoint).where(WebhookEndpoint.is_active))
-    )
+    endpoints = active_endpoints() if endpoints is None else endpoints
     if not endpoints or ticket.id is None:
         return []
     db.session.flush()
