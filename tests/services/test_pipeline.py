@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from ticketing.domain.contact import Channel, InboundRequest
 from ticketing.models import InboundRecord, InboundStatus
@@ -59,3 +60,180 @@ def test_a_duplicate_delivery_is_recorded_as_such(db_session, parse_memory, inta
     again = ingest_raw("memory", payload, parse_memory, now=now, settings=intake_settings)
     assert again.outcome == "duplicate"
     assert db_session.get(InboundRecord, again.record_id).status == InboundStatus.duplicate
+
+
+# --- a batch of stored records as one unit of work ---------------------------------------------
+
+
+@pytest.fixture
+def stored(db_session, now):
+    """Store one raw record per contact; parse each record back to its contact."""
+    from ticketing.pipeline import store_raw
+
+    contacts: dict[int, object] = {}
+
+    def store(*items, at=now):
+        records = []
+        for contact in items:
+            record = store_raw("email", contact.external_id.encode(), now=at)
+            db_session.flush()
+            contacts[record.id] = contact
+            records.append(record)
+        db_session.commit()
+        return records
+
+    def parse(record):
+        contact = contacts[record.id]
+        if isinstance(contact, BaseException):
+            raise contact
+        return [contact]
+
+    store.parse = parse
+    store.contacts = contacts
+    return store
+
+
+@pytest.fixture
+def refreshes(monkeypatch):
+    """The ticket ids whose SLA clocks were recomputed, once per recomputation."""
+    from ticketing.services import sla
+
+    seen: list[int] = []
+    real = sla.refresh_ticket_sla
+
+    def counting(ticket, **kwargs):
+        seen.append(ticket.id)
+        return real(ticket, **kwargs)
+
+    monkeypatch.setattr(sla, "refresh_ticket_sla", counting)
+    return seen
+
+
+def test_a_batch_threads_within_itself_and_refreshes_each_ticket_once(
+    db_session, stored, make_contact, intake_settings, refreshes, caplog
+):
+    from ticketing.domain.contact import ThreadHints
+    from ticketing.models import Ticket
+    from ticketing.pipeline import process_batch
+    from ticketing.services import sla
+
+    original = make_contact("Mijn pakket is kapot aangekomen.", sender="anna@example.nl")
+    reply = make_contact(
+        "Ik heb nog steeds niets gehoord.", sender="anna@example.nl",
+        thread=ThreadHints(message_id="reply-1@test", in_reply_to=(original.external_id,)),
+    )
+    other = make_contact("Factuur klopt niet.", sender="bert@example.nl")
+    records = stored(original, reply, other)
+
+    outcomes = process_batch(records, stored.parse, settings=intake_settings,
+                             as_of_arrival=True)
+
+    assert [o.outcome for o in outcomes] == ["created", "appended", "created"]
+    assert outcomes[0].ticket_reference == outcomes[1].ticket_reference
+    assert all(r.status == InboundStatus.processed for r in records)
+    assert "one by one" not in caplog.text
+    first, _, second = (db_session.get(Ticket, r.ticket_id) for r in records)
+    # Two messages on the first ticket, one SLA recomputation each at the end of the batch.
+    assert sorted(refreshes) == sorted([first.id, second.id])
+    assert first.contact_count == 2
+    due = (first.first_response_due_at, first.next_due_at, first.sla_state)
+    sla.refresh_ticket_sla(first, now=records[-1].received_at)
+    assert (first.first_response_due_at, first.next_due_at, first.sla_state) == due
+
+
+def test_a_record_failing_in_a_batch_is_quarantined_and_leaves_no_trace(
+    db_session, stored, make_contact, intake_settings, monkeypatch, caplog
+):
+    from ticketing.models import Ticket
+    from ticketing.pipeline import process_batch
+    from ticketing.services import intake
+
+    real = intake._acknowledge
+
+    def failing(ticket, contact, *args, **kwargs):
+        if contact.sender.address == "broken@example.nl":
+            raise RuntimeError("acknowledgement template broken")
+        return real(ticket, contact, *args, **kwargs)
+
+    monkeypatch.setattr(intake, "_acknowledge", failing)
+    good = make_contact("Levering te laat.", sender="carla@example.nl")
+    bad = make_contact("Dit gaat mis.", sender="broken@example.nl", subject="Gaat mis")
+    unreadable = RuntimeError("parser bug")
+    last = make_contact("Monteur kwam niet.", sender="dirk@example.nl")
+    records = stored(good, bad, last)
+    stored.contacts[records[1].id] = bad
+    extra = stored(make_contact("placeholder"))[0]
+    stored.contacts[extra.id] = unreadable
+
+    outcomes = process_batch([*records, extra], stored.parse, settings=intake_settings)
+
+    assert [o.outcome for o in outcomes] == ["created", "quarantined", "created", "quarantined"]
+    assert "RuntimeError: acknowledgement template broken" in outcomes[1].reason
+    assert "RuntimeError: parser bug" in outcomes[3].reason
+    assert records[1].status == InboundStatus.quarantined
+    # The ticket the failing record had opened was rolled back with its savepoint, and the
+    # end of the batch did not trip over it (no fall-back to one-by-one).
+    subjects = list(db_session.scalars(sa.select(Ticket.subject)))
+    assert "Gaat mis" not in subjects
+    assert len(subjects) == 2
+    assert "one by one" not in caplog.text
+
+
+def test_when_the_end_of_a_batch_fails_each_record_is_taken_in_on_its_own(
+    db_session, stored, make_contact, intake_settings, monkeypatch, caplog
+):
+    from ticketing.models import Message
+    from ticketing.pipeline import process_batch
+    from ticketing.services import tickets
+
+    real = tickets._bring_up_to_date
+    calls = []
+
+    def fails_in_the_batch(ticket, **kwargs):
+        calls.append(ticket)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(ticket, **kwargs)
+
+    monkeypatch.setattr(tickets, "_bring_up_to_date", fails_in_the_batch)
+    records = stored(make_contact("Een.", sender="e1@example.nl"),
+                     make_contact("Twee.", sender="e2@example.nl"))
+
+    outcomes = process_batch(records, stored.parse, settings=intake_settings)
+
+    assert [o.outcome for o in outcomes] == ["created", "created"]
+    assert "one by one" in caplog.text
+    assert db_session.scalar(sa.select(sa.func.count(Message.id))) == 4  # two acknowledgements
+    assert all(db_session.get(InboundRecord, r.id).status == InboundStatus.processed
+               for r in records)
+
+
+def test_a_conflict_in_a_batch_is_taken_in_again_after_the_commit(
+    db_session, stored, make_contact, intake_settings, monkeypatch
+):
+    from sqlalchemy.exc import IntegrityError
+
+    from ticketing.pipeline import process_batch
+    from ticketing.services import intake
+
+    real = intake._receive
+    raised = []
+
+    def races_once(contact, **kwargs):
+        if contact.sender.address == "race@example.nl" and not raised:
+            raised.append(contact)
+            # What another transaction creating the same customer at the same moment causes.
+            raise IntegrityError("INSERT INTO customer_identities", {}, Exception("duplicate"))
+        return real(contact, **kwargs)
+
+    monkeypatch.setattr(intake, "_receive", races_once)
+    records = stored(make_contact("Een.", sender="race@example.nl"),
+                     make_contact("Twee.", sender="calm@example.nl"))
+
+    outcomes = process_batch(records, stored.parse, settings=intake_settings)
+
+    assert raised
+    assert [o.outcome for o in outcomes] == ["created", "created"]
+    assert [o.record_id for o in outcomes] == [r.id for r in records]
+    assert all(db_session.get(InboundRecord, r.id).status == InboundStatus.processed
+               for r in records)

@@ -111,15 +111,20 @@ def receive_contact(
     now: datetime,
     settings: IntakeSettings,
     inbound: InboundRecord | None = None,
+    own_savepoint: bool = True,
 ) -> IntakeResult:
     """Record one inbound contact on the right ticket.
 
     Redelivery is a no-op (the unique (channel, external id) decides, also when two copies race:
-    the loser's savepoint rolls back and it reports a duplicate).
+    the loser's savepoint rolls back and it reports a duplicate). A caller that already runs
+    this in a savepoint of its own and retries a conflict (`pipeline.process_batch`) passes
+    `own_savepoint=False`, and then gets the IntegrityError.
     """
     existing = _find_message(contact.channel.value, contact.external_id)
     if existing is not None:
         return IntakeResult("duplicate", existing.ticket, existing, "already received")
+    if not own_savepoint:
+        return _receive(contact, now=now, settings=settings, inbound=inbound)
     try:
         with db.session.begin_nested():
             result = _receive(contact, now=now, settings=settings, inbound=inbound)
