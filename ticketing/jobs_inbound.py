@@ -48,12 +48,12 @@ def queue_sms_intake(record_id: int) -> None:
 
 
 @huey.task()
-def take_in_sms_task(record_id: int) -> str | None:
-    from ticketing.sms_ingest import process_stored_sms
+def take_in_sms_task(record_id: int) -> int:
+    """Take in the stored webhook with other waiting texts; how many were taken in."""
+    from ticketing.sms_ingest import take_in_waiting_sms
 
     with _context():
-        outcome = process_stored_sms(_app(), record_id)
-        return outcome.outcome if outcome is not None else None
+        return len(take_in_waiting_sms(_app(), record_id))
 
 
 def recover_waiting_records(

@@ -12,10 +12,18 @@ from werkzeug.datastructures import MultiDict
 
 from channels.sms import TwilioSmsAdapter
 from ticketing.clock import utcnow
+from ticketing.db import lock_for_writing
 from ticketing.domain.contact import Channel, Contact, InboundRequest
 from ticketing.extensions import db
-from ticketing.models import InboundRecord, OutboxMessage, OutboxStatus
-from ticketing.pipeline import IngestOutcome, Parser, insert_raw, process_received, process_record
+from ticketing.models import InboundRecord, InboundStatus, OutboxMessage, OutboxStatus
+from ticketing.pipeline import (
+    IngestOutcome,
+    Parser,
+    insert_raw,
+    process_batch,
+    process_received,
+    process_record,
+)
 from ticketing.services.intake import IntakeSettings
 
 log = logging.getLogger(__name__)
@@ -102,8 +110,6 @@ def process_stored_sms(app: Flask, record_id: int) -> IngestOutcome | None:
     Returns None when it was already taken in (a retried task, or the recovery sweep got there
     first). Commits.
     """
-    from ticketing import jobs, jobs_sms
-
     settings = IntakeSettings.from_config(app.config)
     try:
         parse = sms_parser(app)
@@ -124,27 +130,82 @@ def process_stored_sms(app: Flask, record_id: int) -> IngestOutcome | None:
                 record, parse, now=utcnow(), settings=settings, arrived_at=record.received_at
             )
     record = db.session.get(InboundRecord, outcome.record_id)
-    arrived_at = record.received_at if record is not None else None
-    if outcome.outcome in ("created", "appended") and _queued_outbound(arrived_at):
-        jobs.kick_outbox()
-    if jobs_sms.media_fetch_configured(app.config):
-        for result in outcome.results:
-            if result.message is not None and result.message.attachments:
-                jobs_sms.queue_media_fetch(result.message.id)
+    _after_intake(app, [outcome], [record.received_at] if record is not None else [])
     return outcome
 
 
-def _queued_outbound(arrived_at: datetime | None) -> bool:
+#: Waiting texts one task takes in together. During a burst the queue holds one task per text;
+#: a batch shares one commit and brings each touched ticket up to date once, and the tasks of
+#: the texts it took along find nothing left to do. Small enough that a batch takes well under
+#: a second, so the first texts of a burst are not held back long.
+SMS_BATCH_SIZE = 50
+
+
+def take_in_waiting_sms(
+    app: Flask, record_id: int, *, limit: int = SMS_BATCH_SIZE
+) -> list[IngestOutcome]:
+    """Take in a stored webhook, with up to `limit - 1` other waiting texts, oldest first.
+
+    Returns the outcomes, or nothing when the record was already taken in (by an earlier
+    batch, a retried task or the recovery sweep). On PostgreSQL the texts are locked and ones
+    another worker holds are skipped; on SQLite the write lock serialises batches. Commits.
+    """
+    settings = IntakeSettings.from_config(app.config)
+    try:
+        parse = sms_parser(app)
+    except SmsNotConfigured as error:
+        # The record stays waiting: once a token is configured, the recovery sweep takes it in.
+        log.error("inbound record %s not processed: %s", record_id, error)
+        return []
+    lock_for_writing()
+    record = db.session.get(InboundRecord, record_id, with_for_update=True)
+    if record is None or record.status != InboundStatus.received:
+        db.session.rollback()
+        return []
+    others = db.session.scalars(
+        sa.select(InboundRecord)
+        .where(
+            InboundRecord.channel == Channel.sms.value,
+            InboundRecord.status == InboundStatus.received,
+            InboundRecord.id != record_id,
+        )
+        .order_by(InboundRecord.id)
+        .limit(max(limit - 1, 0))
+        .with_for_update(skip_locked=True)
+    ).all()
+    records = sorted([record, *others], key=lambda item: item.id)
+    arrivals = [item.received_at for item in records]
+    outcomes = process_batch(records, parse, settings=settings, as_of_arrival=True)
+    _after_intake(app, outcomes, arrivals)
+    return outcomes
+
+
+def _after_intake(
+    app: Flask, outcomes: Sequence[IngestOutcome], arrivals: Sequence[datetime]
+) -> None:
+    """Wake the outbox when intake queued something; fetch the MMS media of new messages."""
+    from ticketing import jobs, jobs_sms
+
+    if any(o.outcome in ("created", "appended") for o in outcomes) and _queued_outbound(arrivals):
+        jobs.kick_outbox()
+    if jobs_sms.media_fetch_configured(app.config):
+        for outcome in outcomes:
+            for result in outcome.results:
+                if result.message is not None and result.message.attachments:
+                    jobs_sms.queue_media_fetch(result.message.id)
+
+
+def _queued_outbound(arrivals: Sequence[datetime]) -> bool:
     # Intake (an acknowledgement) or an escalation rule may have queued something as of the
-    # contact's arrival; asking is one indexed lookup, cheaper than waking a worker for nothing.
-    if arrived_at is None:
+    # contacts' arrival; asking is one indexed lookup, cheaper than waking a worker for nothing.
+    if not arrivals:
         return False
     return (
         db.session.scalar(
             sa.select(OutboxMessage.id)
             .where(
                 OutboxMessage.status == OutboxStatus.pending,
-                OutboxMessage.next_attempt_at == arrived_at,
+                OutboxMessage.next_attempt_at.in_(sorted(set(arrivals))),
             )
             .limit(1)
         )

@@ -409,6 +409,43 @@ def test_texts_taken_in_later_keep_their_order_on_the_ticket(app, client, queued
     assert one.created_at < two.created_at
 
 
+def test_one_task_takes_the_waiting_texts_in_together_oldest_first(app, client, queued):
+    from ticketing.sms_ingest import take_in_waiting_sms
+
+    forms = [sms_form("+31612345024", "Mijn internet ligt eruit"),
+             sms_form("+31612345025", "Factuur klopt niet"),
+             sms_form("+31612345024", "Nog steeds geen internet")]
+    for form in forms:
+        post_signed(client, app, form)
+
+    # The last text's task runs first (tasks are not ordered), and takes all three along.
+    outcomes = take_in_waiting_sms(app, queued[2])
+    later_tasks = [take_in_waiting_sms(app, record_id) for record_id in queued[:2]]
+
+    assert [o.record_id for o in outcomes] == sorted(queued)
+    assert [o.outcome for o in outcomes] == ["created", "created", "appended"]
+    assert later_tasks == [[], []]
+    first, _, third = (message_by_sid(form["MessageSid"]) for form in forms)
+    assert first.ticket_id == third.ticket_id
+    assert first.created_at < third.created_at
+    assert all(r.status == InboundStatus.processed for r in _records())
+    assert third.created_at == next(r for r in _records() if r.id == queued[2]).received_at
+
+
+def test_a_task_takes_at_most_a_batch_of_waiting_texts(app, client, queued):
+    from ticketing.sms_ingest import take_in_waiting_sms
+
+    for number in range(3):
+        post_signed(client, app, sms_form(f"+3161234503{number}"))
+
+    outcomes = take_in_waiting_sms(app, queued[0], limit=2)
+
+    assert [o.record_id for o in outcomes] == queued[:2]
+    assert [r.status for r in _records()] == [
+        InboundStatus.processed, InboundStatus.processed, InboundStatus.received
+    ]
+
+
 def test_when_the_queue_is_down_the_webhook_is_still_held(app, client, monkeypatch, caplog):
     import ticketing.jobs_inbound as jobs_inbound
 
