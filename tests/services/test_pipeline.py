@@ -99,13 +99,13 @@ def refreshes(monkeypatch):
     from ticketing.services import sla
 
     seen: list[int] = []
-    real = sla.refresh_ticket_sla
+    real = sla.refresh_tickets_sla
 
-    def counting(ticket, **kwargs):
-        seen.append(ticket.id)
-        return real(ticket, **kwargs)
+    def counting(tickets, **kwargs):
+        seen.extend(ticket.id for ticket in tickets)
+        return real(tickets, **kwargs)
 
-    monkeypatch.setattr(sla, "refresh_ticket_sla", counting)
+    monkeypatch.setattr(sla, "refresh_tickets_sla", counting)
     return seen
 
 
@@ -189,11 +189,11 @@ def test_when_the_end_of_a_batch_fails_each_record_is_taken_in_on_its_own(
     real = tickets._bring_up_to_date
     calls = []
 
-    def fails_in_the_batch(ticket, **kwargs):
-        calls.append(ticket)
+    def fails_in_the_batch(changes, *args):
+        calls.append(changes)
         if len(calls) == 1:
             raise RuntimeError("database went away")
-        return real(ticket, **kwargs)
+        return real(changes, *args)
 
     monkeypatch.setattr(tickets, "_bring_up_to_date", fails_in_the_batch)
     records = stored(make_contact("Een.", sender="e1@example.nl"),

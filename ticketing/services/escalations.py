@@ -129,30 +129,57 @@ def evaluate_ticket(
     Called by `tickets.ticket_changed` after every event. Rules run in position order in one
     pass; a later rule sees what an earlier one changed. Nothing here calls `ticket_changed`
     again: events are recorded directly and the SLA is refreshed when a priority changed.
+    """
+    return evaluate_tickets([(ticket, now, trigger)], settings=settings, rules=rules)
+
+
+def evaluate_tickets(
+    changes: Sequence[tuple[Ticket, datetime, str]], *, settings: NotifySettings | None = None,
+    rules: Sequence[_Rule] | None = None,
+) -> list[EscalationFiring]:
+    """`evaluate_ticket` for each (ticket, instant, trigger), their facts read in one go.
+
     `rules` is `enabled_rules()` when the caller already has it (a batch of tickets).
     """
-    if ticket.merged_into_id is not None or ticket.id in _in_progress.get():
+    busy = _in_progress.get()
+    changes = [
+        change for change in changes
+        if change[0].merged_into_id is None and change[0].id not in busy
+    ]
+    if not changes:
         return []
-    return _evaluate_ticket(ticket, enabled_rules() if rules is None else rules, now=now,
-                            trigger=trigger, settings=_settings(settings))
+    return _evaluate_tickets(changes, enabled_rules() if rules is None else rules,
+                             settings=_settings(settings))
 
 
 def _evaluate_ticket(
     ticket: Ticket, rules: Sequence[_Rule], *, now: datetime, trigger: str,
     settings: NotifySettings,
 ) -> list[EscalationFiring]:
+    return _evaluate_tickets([(ticket, now, trigger)], rules, settings=settings)
+
+
+def _evaluate_tickets(
+    changes: Sequence[tuple[Ticket, datetime, str]], rules: Sequence[_Rule], *,
+    settings: NotifySettings,
+) -> list[EscalationFiring]:
     if not rules:
         return []
     db.session.flush()
-    facts = load_facts([ticket.id], parts=_parts_for(rules)).get(ticket.id)
-    if facts is None:
-        return []
-    states = _states([ticket.id], [rule.row.id for rule in rules]).get(ticket.id, {})
-    if not _has_transition(rules, facts, states, now):
-        return []
-    result = _apply_transitions(ticket.id, rules, now=now, trigger=f"event:{trigger}",
-                                settings=settings)
-    return result.firings
+    ids = [ticket.id for ticket, _now, _trigger in changes]
+    facts = load_facts(ids, parts=_parts_for(rules))
+    states = _states(ids, [rule.row.id for rule in rules])
+    firings: list[EscalationFiring] = []
+    for ticket, now, trigger in changes:
+        ticket_facts = facts.get(ticket.id)
+        if ticket_facts is None:
+            continue
+        if not _has_transition(rules, ticket_facts, states.get(ticket.id, {}), now):
+            continue
+        result = _apply_transitions(ticket.id, rules, now=now, trigger=f"event:{trigger}",
+                                    settings=settings)
+        firings.extend(result.firings)
+    return firings
 
 
 def evaluate_due(

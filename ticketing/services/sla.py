@@ -134,20 +134,33 @@ def calendar_for(spec: dict[str, Any], *instants: datetime) -> BusinessCalendar:
 
 def sla_events(ticket: Ticket) -> tuple[list[SlaEvent], str]:
     """The ticket's SLA-relevant events and the priority it opened with."""
-    # A message split off to another ticket no longer counts here, though its event stays.
+    return _as_sla_events(ticket, _event_rows([ticket.id]).get(ticket.id, []))
+
+
+def _event_rows(ticket_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """The SLA-relevant event rows of each ticket, in order: one query for all of them."""
     rows = db.session.execute(
-        sa.select(TicketEvent.at, TicketEvent.type, TicketEvent.data)
+        sa.select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.type, TicketEvent.data)
         .outerjoin(Message, Message.id == TicketEvent.message_id)
         .where(
-            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.ticket_id.in_(ticket_ids),
             TicketEvent.type.in_(_SLA_EVENT_TYPES),
-            sa.or_(TicketEvent.message_id.is_(None), Message.ticket_id == ticket.id),
+            # A message split off to another ticket no longer counts here, though its event
+            # stays.
+            sa.or_(TicketEvent.message_id.is_(None), Message.ticket_id == TicketEvent.ticket_id),
         )
-        .order_by(TicketEvent.at, TicketEvent.id)
+        .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)
     ).all()
+    by_ticket: dict[int, list[Any]] = {}
+    for row in rows:
+        by_ticket.setdefault(row.ticket_id, []).append(row)
+    return by_ticket
+
+
+def _as_sla_events(ticket: Ticket, rows: Sequence[Any]) -> tuple[list[SlaEvent], str]:
     events: list[SlaEvent] = []
     opening_priority: str | None = None
-    for at, type_, data in rows:
+    for _ticket_id, at, type_, data in rows:
         data = data or {}
         if type_ == "message.received":
             if data.get("kind", "message") == "message":
@@ -164,7 +177,8 @@ def sla_events(ticket: Ticket) -> tuple[list[SlaEvent], str]:
 
 
 def compute_ticket_report(
-    ticket: Ticket, *, now: datetime, policies: Sequence[SlaPolicy] | None = None
+    ticket: Ticket, *, now: datetime, policies: Sequence[SlaPolicy] | None = None,
+    event_rows: Sequence[Any] | None = None,
 ) -> tuple[SlaReport, dict[str, Any]]:
     """Replay the ticket's events under its policy snapshot."""
     if ticket.sla_policy_snapshot is None:
@@ -172,7 +186,10 @@ def compute_ticket_report(
         ticket.policy_id = policy.id if policy is not None else None
         ticket.sla_policy_snapshot = policy_snapshot(policy)
     snapshot = ticket.sla_policy_snapshot
-    events, opening_priority = sla_events(ticket)
+    if event_rows is None:
+        events, opening_priority = sla_events(ticket)
+    else:
+        events, opening_priority = _as_sla_events(ticket, event_rows)
     calendar = calendar_for(snapshot["calendar"], ticket.opened_at, now)
     report = compute_sla(
         events, policy_from_spec(snapshot), calendar, now, initial_priority=opening_priority
@@ -184,12 +201,41 @@ def refresh_ticket_sla(
     ticket: Ticket, *, now: datetime, policies: Sequence[SlaPolicy] | None = None
 ) -> SlaReport:
     """Recompute the ticket's clocks and store them with the denormalised due columns."""
-    report, snapshot = compute_ticket_report(ticket, now=now, policies=policies)
+    return refresh_tickets_sla([ticket], now=now, policies=policies)[0]
+
+
+def refresh_tickets_sla(
+    tickets: Sequence[Ticket], *, now: datetime | Sequence[datetime],
+    policies: Sequence[SlaPolicy] | None = None,
+) -> list[SlaReport]:
+    """`refresh_ticket_sla` for several tickets, reading their events and clocks in one go.
+
+    `now` is one instant, or one per ticket (a batch brings each up to date as of its last
+    change).
+    """
+    instants = [now] * len(tickets) if isinstance(now, datetime) else list(now)
+    db.session.flush()  # the events just recorded must be in what is read back
+    ids = [ticket.id for ticket in tickets]
+    rows = _event_rows(ids)
+    clocks: dict[int, dict[tuple[str, int], SlaClock]] = {}
+    for clock in db.session.scalars(sa.select(SlaClock).where(SlaClock.ticket_id.in_(ids))):
+        clocks.setdefault(clock.ticket_id, {})[(clock.metric, clock.cycle)] = clock
+    reports = [
+        _store_report(ticket, at, policies, rows.get(ticket.id, []), clocks.get(ticket.id, {}))
+        for ticket, at in zip(tickets, instants, strict=True)
+    ]
+    db.session.flush()
+    return reports
+
+
+def _store_report(
+    ticket: Ticket, now: datetime, policies: Sequence[SlaPolicy] | None,
+    event_rows: Sequence[Any], existing: dict[tuple[str, int], SlaClock],
+) -> SlaReport:
+    report, snapshot = compute_ticket_report(
+        ticket, now=now, policies=policies, event_rows=event_rows
+    )
     calendar = calendar_for(snapshot["calendar"], ticket.opened_at, now)
-    existing = {
-        (clock.metric, clock.cycle): clock
-        for clock in db.session.scalars(sa.select(SlaClock).where(SlaClock.ticket_id == ticket.id))
-    }
     worst = None
     warnings = []
     for clock in report.clocks:
@@ -222,7 +268,6 @@ def refresh_ticket_sla(
     ticket.next_due_at = report.next_due_at
     ticket.next_warn_at = min(warnings) if warnings else None
     ticket.sla_state = worst
-    db.session.flush()
     return report
 
 

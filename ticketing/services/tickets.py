@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -80,19 +80,22 @@ def ticket_changed(ticket: Ticket, *, now: datetime, trigger: str) -> None:
     if batch is not None:
         batch.hold(ticket, now=now, trigger=trigger)
         return
-    _bring_up_to_date(ticket, now=now, trigger=trigger)
+    _bring_up_to_date([(ticket, now, trigger)])
 
 
 def _bring_up_to_date(
-    ticket: Ticket, *, now: datetime, trigger: str, settings: _Settings | None = None
+    changes: Sequence[tuple[Ticket, datetime, str]], settings: _Settings | None = None
 ) -> None:
+    """SLA clocks, then escalation rules, then webhooks, for each (ticket, instant, trigger)."""
     from ticketing.services import escalations, sla, webhooks
 
-    db.session.flush()
     settings = settings or _Settings()
-    sla.refresh_ticket_sla(ticket, now=now, policies=settings.policies)
-    escalations.evaluate_ticket(ticket, now=now, trigger=trigger, rules=settings.rules)
-    webhooks.ticket_event(ticket, trigger, now=now, endpoints=settings.endpoints)
+    sla.refresh_tickets_sla([ticket for ticket, _now, _trigger in changes],
+                            now=[now for _ticket, now, _trigger in changes],
+                            policies=settings.policies)
+    escalations.evaluate_tickets(changes, rules=settings.rules)
+    for ticket, now, trigger in changes:
+        webhooks.ticket_event(ticket, trigger, now=now, endpoints=settings.endpoints)
 
 
 @dataclass
@@ -140,10 +143,10 @@ class TicketChangeBatch:
         # Anything these call that changes a ticket again is applied at once, not held.
         token = _batch.set(None)
         try:
-            # Read once for the whole batch: three queries per ticket otherwise.
-            settings = _Settings.load() if held else None
-            for ticket, now, trigger in held:
-                _bring_up_to_date(ticket, now=now, trigger=trigger, settings=settings)
+            if held:
+                # Policies, rules and endpoints read once, and each ticket's events, clocks
+                # and rule states in one query for all: several queries per ticket otherwise.
+                _bring_up_to_date(held, _Settings.load())
         finally:
             _batch.reset(token)
         return len(held)
