@@ -112,6 +112,8 @@ class MessageReference(db.Model):
     )
     rfc_message_id: Mapped[str] = mapped_column(sa.String(500), primary_key=True, index=True)
 
+    message: Mapped[Message] = relationship()
+
 
 class Attachment(db.Model):
     __tablename__ = "attachments"

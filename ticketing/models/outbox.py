@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticketing.clock import utcnow
 from ticketing.db import UTCDateTime, db
 from ticketing.models.enums import OutboxStatus, enum_values
+
+if TYPE_CHECKING:
+    from ticketing.models.message import Message
+    from ticketing.models.ticket import Ticket
 
 
 class OutboxMessage(db.Model):
@@ -43,6 +47,10 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: "dev" when no provider is configured and the message only went to /dev/outbox
     delivered_via: Mapped[str | None] = mapped_column(sa.String(16))
+
+    # Written with the message and ticket in one flush, before either has its id.
+    message: Mapped[Message | None] = relationship()
+    ticket: Mapped[Ticket | None] = relationship()
 
     __table_args__ = (
         sa.Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),

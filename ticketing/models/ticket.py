@@ -216,6 +216,8 @@ class TicketEvent(db.Model):
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship()
+    #: lets an event name a message that is not written yet (one flush writes both)
+    message: Mapped[Message | None] = relationship()
 
     __table_args__ = (
         sa.Index("ix_ticket_events_ticket_at", "ticket_id", "at"),

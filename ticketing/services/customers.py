@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from ticketing.domain.contact import Identity
 from ticketing.extensions import db
@@ -24,10 +25,13 @@ class CustomerMatch:
 
 def find_identity(identity: Identity) -> CustomerIdentity | None:
     return db.session.scalar(
-        sa.select(CustomerIdentity).where(
+        sa.select(CustomerIdentity)
+        .where(
             CustomerIdentity.kind == identity.kind.value,
             CustomerIdentity.address == identity.address,
         )
+        # Intake needs the customer next: in the same round trip.
+        .options(joinedload(CustomerIdentity.customer))
     )
 
 

@@ -24,7 +24,7 @@ def record_event(
         at=now,
         type=type_,
         actor=actor,
-        message_id=message.id if message is not None else None,
+        message=message,
         data={key: value for key, value in data.items() if value is not None},
     )
     db.session.add(event)

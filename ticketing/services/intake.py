@@ -426,11 +426,12 @@ def _add_inbound_message(
         meta=_message_meta(contact),
     )
     db.session.add(message)
+    # Written now: a new ticket's id is its reference, which the acknowledgement quotes.
     db.session.flush()
     referenced = {*contact.thread.in_reply_to, *contact.thread.references}
     referenced.discard(contact.thread.message_id or "")
     for rfc_id in sorted(referenced)[:100]:
-        db.session.add(MessageReference(message_id=message.id, rfc_message_id=rfc_id[:500]))
+        db.session.add(MessageReference(message=message, rfc_message_id=rfc_id[:500]))
     _store_attachments(message, contact, settings)
     ticket.last_customer_message_at = now
     record_event(
@@ -559,7 +560,6 @@ def _acknowledge(
         delivery_state=DeliveryState.queued,
     )
     db.session.add(ack)
-    db.session.flush()
     inbound_mid = message.rfc_message_id
     outbound = OutboundMessage(
         channel=channel,

@@ -65,8 +65,8 @@ def enqueue(
 ) -> OutboxMessage:
     """Write the message to the outbox in the current transaction; a worker sends it later."""
     row = OutboxMessage(
-        ticket_id=ticket.id if ticket is not None else None,
-        message_id=message.id if message is not None else None,
+        ticket=ticket,
+        message=message,
         channel=outbound.channel.value,
         purpose=purpose,
         recipient=outbound.to.address,
