@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,19 @@ def lock_for_writing() -> None:
             return
         session.rollback()
     session.connection(execution_options={WRITE_LOCK_OPTION: True})
+
+
+def serialize_transactions(name: str) -> None:
+    """Let one transaction at a time past this point, until it ends (commit or rollback).
+
+    PostgreSQL: a transaction-scoped advisory lock named after `name`. SQLite: nothing to do,
+    its write lock (`lock_for_writing`) already lets one writer in at a time.
+    """
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(name.encode())  # fits the bigint the function takes
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 _HAS_WRITTEN = "has_written"

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ticketing.clock import utcnow
-from ticketing.db import lock_for_writing
+from ticketing.db import lock_for_writing, serialize_transactions
 from ticketing.domain.contact import Contact, InvalidInbound
 from ticketing.extensions import db
 from ticketing.models import InboundRecord, InboundStatus
@@ -207,6 +207,9 @@ def process_batch(
         return []
     record_ids = [record.id for record in records]
     lock_for_writing()
+    # Two batches side by side would each hold many customers and tickets, and wait on each
+    # other's in opposite order (a deadlock): one batch at a time.
+    serialize_transactions(BATCH_LOCK)
     outcomes: list[IngestOutcome | None] = []
     conflicts: list[tuple[int, int]] = []
     try:
@@ -251,7 +254,6 @@ def process_batch(
         return [_process_one_again(record_id, parse, settings, as_of_arrival)
                 for record_id in record_ids]
     for position, record_id in conflicts:
-        log.info("inbound record %s: taking it in again after a conflict", record_id)
         outcomes[position] = _process_one_again(record_id, parse, settings, as_of_arrival)
     return [outcome for outcome in outcomes if outcome is not None]
 
@@ -268,9 +270,32 @@ def _process_one_again(
         outcome = IngestOutcome(record.id, record.outcome or record.status.value, [], record.reason)
         db.session.rollback()
         return outcome
-    return process_record(
-        record, parse, now=utcnow(), settings=settings,
-        arrived_at=record.received_at if as_of_arrival else None,
+    for _attempt in range(CONFLICT_ATTEMPTS):
+        outcome = process_record(
+            record, parse, now=utcnow(), settings=settings,
+            arrived_at=record.received_at if as_of_arrival else None,
+        )
+        if not is_conflict(outcome):
+            break
+        # The transaction it ran into was still open (a deadlock's survivor, say); it has
+        # ended now, so its work is visible to the next attempt.
+        log.info("inbound record %s: taking it in again after a conflict", record_id)
+    return outcome
+
+
+#: the advisory lock that lets one batch at a time take records in (PostgreSQL)
+BATCH_LOCK = "inbound-batch"
+#: how often a record that ran into another transaction's work is taken in again
+CONFLICT_ATTEMPTS = 3
+#: Failures that mean "another transaction got there first" (two contacts racing to create
+#: the same customer or message); processing the stored record once more then succeeds.
+_CONFLICT_ERRORS = ("IntegrityError:", "OperationalError:")
+
+
+def is_conflict(outcome: IngestOutcome) -> bool:
+    """Whether the record was quarantined for running into a concurrent transaction."""
+    return outcome.outcome == "quarantined" and (outcome.reason or "").startswith(
+        _CONFLICT_ERRORS
     )
 
 

@@ -12,14 +12,17 @@ from werkzeug.datastructures import MultiDict
 
 from channels.sms import TwilioSmsAdapter
 from ticketing.clock import utcnow
-from ticketing.db import lock_for_writing
+from ticketing.db import lock_for_writing, serialize_transactions
 from ticketing.domain.contact import Channel, Contact, InboundRequest
 from ticketing.extensions import db
 from ticketing.models import InboundRecord, InboundStatus, OutboxMessage, OutboxStatus
 from ticketing.pipeline import (
+    BATCH_LOCK,
+    CONFLICT_ATTEMPTS,
     IngestOutcome,
     Parser,
     insert_raw,
+    is_conflict,
     process_batch,
     process_received,
     process_record,
@@ -27,10 +30,6 @@ from ticketing.pipeline import (
 from ticketing.services.intake import IntakeSettings
 
 log = logging.getLogger(__name__)
-
-#: Failures that mean "another contact got there first" (two texts racing to create the same
-#: customer or ticket); processing the stored record once more then succeeds.
-_CONFLICT_ERRORS = ("IntegrityError:", "OperationalError:")
 
 
 class SmsNotConfigured(RuntimeError):
@@ -120,15 +119,18 @@ def process_stored_sms(app: Flask, record_id: int) -> IngestOutcome | None:
     outcome = process_received(record_id, parse, settings=settings)
     if outcome is None:
         return None
-    if outcome.outcome == "quarantined" and (outcome.reason or "").startswith(_CONFLICT_ERRORS):
+    for _attempt in range(CONFLICT_ATTEMPTS - 1):
+        if not is_conflict(outcome):
+            break
         # A simultaneous contact created the same customer (or the same message) first; the
         # unique constraints stopped us and the raw record is safe, so take it in again.
         record = db.session.get(InboundRecord, outcome.record_id)
-        if record is not None:
-            log.info("inbound record %s: retrying after a conflict", record.id)
-            outcome = process_record(
-                record, parse, now=utcnow(), settings=settings, arrived_at=record.received_at
-            )
+        if record is None:
+            break
+        log.info("inbound record %s: retrying after a conflict", record.id)
+        outcome = process_record(
+            record, parse, now=utcnow(), settings=settings, arrived_at=record.received_at
+        )
     record = db.session.get(InboundRecord, outcome.record_id)
     _after_intake(app, [outcome], [record.received_at] if record is not None else [])
     return outcome
@@ -162,6 +164,8 @@ def take_in_waiting_sms(
     if record is None or record.status != InboundStatus.received:
         db.session.rollback()
         return []
+    # Wait for a batch in progress before choosing texts, not with fifty of them locked.
+    serialize_transactions(BATCH_LOCK)
     others = db.session.scalars(
         sa.select(InboundRecord)
         .where(

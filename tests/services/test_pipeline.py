@@ -237,3 +237,25 @@ def test_a_conflict_in_a_batch_is_taken_in_again_after_the_commit(
     assert [o.record_id for o in outcomes] == [r.id for r in records]
     assert all(db_session.get(InboundRecord, r.id).status == InboundStatus.processed
                for r in records)
+
+
+def test_one_batch_at_a_time_holds_the_batch_lock_until_its_transaction_ends(
+    db_session, database_url
+):
+    import zlib
+
+    from ticketing.db import serialize_transactions
+    from ticketing.pipeline import BATCH_LOCK
+
+    serialize_transactions(BATCH_LOCK)
+
+    if not database_url.startswith("postgresql"):
+        return  # SQLite: the write lock already lets one writer in at a time
+    other = sa.create_engine(database_url)
+    try:
+        with other.connect() as connection:
+            got_it = connection.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                       {"key": zlib.crc32(BATCH_LOCK.encode())})
+            assert got_it is False
+    finally:
+        other.dispose()
