@@ -121,17 +121,23 @@ def ingest_many(
     """Take in a batch of raw mails in order, yielding each outcome as it is known.
 
     Each chunk of mails is stored and committed first (nothing can be lost after that), then
-    parsed in a helper process while the chunk before it is taken in here as one unit of work
-    (`pipeline.process_batch`); the parser's CPU time so overlaps intake's. A mail that cannot
-    be parsed is quarantined with its reason, as `ingest_mail` would do it.
+    parsed and taken in as one unit of work (`pipeline.process_batch`). With `parallel` (the
+    default for more than two chunks on more than one core), a helper process parses the next
+    chunk while this one takes the previous one in, so the parser's CPU time overlaps intake's.
+    A mail that cannot be parsed is quarantined with its reason, as `ingest_mail` would do it.
     """
     settings = settings or IntakeSettings.from_config(app.config)
     chunks = [mails[start:start + INGEST_CHUNK] for start in range(0, len(mails), INGEST_CHUNK)]
     if parallel is None:
         parallel = len(chunks) > 2 and (os.cpu_count() or 1) > 1
     if not parallel:
-        for mail in mails:
-            yield mail, ingest_mail(app, mail.raw, source=mail.source, settings=settings)
+        from channels.email.batch import parse_each
+
+        adapter = app.extensions["channels"].get(Channel.email)
+        for chunk in chunks:
+            stored, stored_at = _store_chunk(chunk)
+            parsed = parse_each(adapter, [(mail.raw, mail.source, stored_at) for mail, _ in stored])
+            yield from _take_in_chunk(stored, parsed, settings)
         return
     from channels.email.batch import parse_many, start_parser
 

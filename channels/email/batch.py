@@ -22,12 +22,19 @@ def start_parser(options: ParseOptions) -> None:
 
 
 def parse_many(mails: list[MailToParse]) -> list[list[Contact] | BaseException]:
-    """Parse each mail; a failure is handed back in its place, never raised."""
+    """Parse each mail in the helper process (see `parse_each`)."""
     assert _adapter is not None, "start_parser() runs first"
+    return parse_each(_adapter, mails)
+
+
+def parse_each(
+    adapter: EmailAdapter, mails: list[MailToParse]
+) -> list[list[Contact] | BaseException]:
+    """Parse each mail; a failure is handed back in its place, never raised."""
     results: list[list[Contact] | BaseException] = []
     for raw, source, received_at in mails:
         try:
-            results.append(_adapter.parse_inbound(
+            results.append(adapter.parse_inbound(
                 InboundRequest(Channel.email, raw, received_at=received_at, source=source)
             ))
         except Exception as error:  # noqa: BLE001 - the caller quarantines it with its reason
