@@ -205,6 +205,9 @@ def test_queue_updates_without_a_reload(live_server, page):
     page.clock.install()
     _log_in(page, live_server)
     expect(page.locator("#queue-rows tr.queue-row")).to_have_count(3)
+    # The rows are in the server's HTML; the poll starts only once agent.js has run, and time
+    # moved on before that would never fire it (this failed once on a loaded machine).
+    _scripts_ready(page)
 
     _receive(live_server, "Ik heb nog geen retourlabel gekregen.")
     page.clock.run_for(16_000)
@@ -367,6 +370,7 @@ def test_ticket_page_updates_without_a_reload_and_keeps_the_draft(live_server, p
     page.clock.install()
     _log_in(page, live_server)
     page.goto(live_server.url("/tickets/T-1"))
+    _scripts_ready(page)  # the poll starts with agent.js (see the queue test above)
     page.locator("#reply-text").fill("Half af concept")
 
     _receive(live_server, "Hallo, nog nieuws over mijn pakket?", ticket_id=1)
