@@ -115,29 +115,42 @@ def process_record(
 
     `now` is when it is processed; intake runs as of `arrived_at` when given (a record taken in
     later by the worker keeps the moment the customer reached us, which is when clocks start).
-    Commits: once for the result, or once for the quarantine after a rollback.
+    A record that runs into another transaction's work (two contacts creating the same new
+    customer at once, or a deadlock) is taken in again, up to CONFLICT_ATTEMPTS times: the
+    other transaction has ended by then, so its work is visible. Commits: once for the result,
+    or once for the quarantine after a rollback.
     """
     record_id = record.id
     intake_time = arrived_at or now
-    lock_for_writing()
-    try:
-        contacts = parse(record)
-        if not contacts:
-            raise InvalidInbound("nothing to take in")
-        results = [
-            receive_contact(contact, now=intake_time, settings=settings, inbound=record)
-            for contact in contacts
-        ]
-    except InvalidInbound as error:
-        db.session.rollback()
-        return _quarantine(record_id, error.reason, now)
-    except Exception as error:  # noqa: BLE001 - anything else is quarantined, never lost
-        log.exception("inbound record %s could not be processed", record_id)
-        db.session.rollback()
-        return _quarantine(record_id, f"{error.__class__.__name__}: {error}"[:2000], now)
-    outcome = _mark_taken_in(record, results, now)
-    db.session.commit()
-    return outcome
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        lock_for_writing()
+        try:
+            contacts = parse(record)
+            if not contacts:
+                raise InvalidInbound("nothing to take in")
+            results = [
+                receive_contact(contact, now=intake_time, settings=settings, inbound=record)
+                for contact in contacts
+            ]
+        except InvalidInbound as error:
+            db.session.rollback()
+            return _quarantine(record_id, error.reason, now)
+        except (IntegrityError, OperationalError) as error:
+            db.session.rollback()
+            if attempt < CONFLICT_ATTEMPTS:
+                log.info("inbound record %s: taking it in again after a conflict (%s)",
+                         record_id, error.__class__.__name__)
+                continue
+            log.exception("inbound record %s could not be processed", record_id)
+            return _quarantine(record_id, f"{error.__class__.__name__}: {error}"[:2000], now)
+        except Exception as error:  # noqa: BLE001 - anything else is quarantined, never lost
+            log.exception("inbound record %s could not be processed", record_id)
+            db.session.rollback()
+            return _quarantine(record_id, f"{error.__class__.__name__}: {error}"[:2000], now)
+        outcome = _mark_taken_in(record, results, now)
+        db.session.commit()
+        return outcome
+    raise AssertionError("unreachable: the last attempt returns")
 
 
 def _mark_taken_in(
@@ -270,33 +283,16 @@ def _process_one_again(
         outcome = IngestOutcome(record.id, record.outcome or record.status.value, [], record.reason)
         db.session.rollback()
         return outcome
-    for _attempt in range(CONFLICT_ATTEMPTS):
-        outcome = process_record(
-            record, parse, now=utcnow(), settings=settings,
-            arrived_at=record.received_at if as_of_arrival else None,
-        )
-        if not is_conflict(outcome):
-            break
-        # The transaction it ran into was still open (a deadlock's survivor, say); it has
-        # ended now, so its work is visible to the next attempt.
-        log.info("inbound record %s: taking it in again after a conflict", record_id)
-    return outcome
+    return process_record(
+        record, parse, now=utcnow(), settings=settings,
+        arrived_at=record.received_at if as_of_arrival else None,
+    )
 
 
 #: the advisory lock that lets one batch at a time take records in (PostgreSQL)
 BATCH_LOCK = "inbound-batch"
 #: how often a record that ran into another transaction's work is taken in again
 CONFLICT_ATTEMPTS = 3
-#: Failures that mean "another transaction got there first" (two contacts racing to create
-#: the same customer or message); processing the stored record once more then succeeds.
-_CONFLICT_ERRORS = ("IntegrityError:", "OperationalError:")
-
-
-def is_conflict(outcome: IngestOutcome) -> bool:
-    """Whether the record was quarantined for running into a concurrent transaction."""
-    return outcome.outcome == "quarantined" and (outcome.reason or "").startswith(
-        _CONFLICT_ERRORS
-    )
 
 
 def process_received(

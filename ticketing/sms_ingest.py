@@ -11,21 +11,17 @@ from flask import Flask
 from werkzeug.datastructures import MultiDict
 
 from channels.sms import TwilioSmsAdapter
-from ticketing.clock import utcnow
 from ticketing.db import lock_for_writing, serialize_transactions
 from ticketing.domain.contact import Channel, Contact, InboundRequest
 from ticketing.extensions import db
 from ticketing.models import InboundRecord, InboundStatus, OutboxMessage, OutboxStatus
 from ticketing.pipeline import (
     BATCH_LOCK,
-    CONFLICT_ATTEMPTS,
     IngestOutcome,
     Parser,
     insert_raw,
-    is_conflict,
     process_batch,
     process_received,
-    process_record,
 )
 from ticketing.services.intake import IntakeSettings
 
@@ -116,21 +112,10 @@ def process_stored_sms(app: Flask, record_id: int) -> IngestOutcome | None:
         # The record stays waiting: once a token is configured, the recovery sweep takes it in.
         log.error("inbound record %s not processed: %s", record_id, error)
         return None
+    # A conflict with a simultaneous contact (the same new customer) is retried in there.
     outcome = process_received(record_id, parse, settings=settings)
     if outcome is None:
         return None
-    for _attempt in range(CONFLICT_ATTEMPTS - 1):
-        if not is_conflict(outcome):
-            break
-        # A simultaneous contact created the same customer (or the same message) first; the
-        # unique constraints stopped us and the raw record is safe, so take it in again.
-        record = db.session.get(InboundRecord, outcome.record_id)
-        if record is None:
-            break
-        log.info("inbound record %s: retrying after a conflict", record.id)
-        outcome = process_record(
-            record, parse, now=utcnow(), settings=settings, arrived_at=record.received_at
-        )
     record = db.session.get(InboundRecord, outcome.record_id)
     _after_intake(app, [outcome], [record.received_at] if record is not None else [])
     return outcome

@@ -259,3 +259,53 @@ def test_one_batch_at_a_time_holds_the_batch_lock_until_its_transaction_ends(
             assert got_it is False
     finally:
         other.dispose()
+
+
+def test_a_record_that_meets_a_concurrent_transaction_is_taken_in_again(
+    db_session, parse_memory, intake_settings, now, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    from ticketing.services import intake
+
+    real = intake._receive
+    raised = []
+
+    def deadlocks_once(contact, **kwargs):
+        if not raised:
+            raised.append(contact)
+            raise OperationalError("INSERT INTO customers", {}, Exception("deadlock detected"))
+        return real(contact, **kwargs)
+
+    monkeypatch.setattr(intake, "_receive", deadlocks_once)
+    payload = json.dumps({"id": "m3", "from": "race@example.org", "text": "Kapot"}).encode()
+
+    outcome = ingest_raw("memory", payload, parse_memory, now=now, settings=intake_settings)
+
+    assert raised
+    assert outcome.outcome == "created"
+    assert db_session.get(InboundRecord, outcome.record_id).status == InboundStatus.processed
+
+
+def test_a_conflict_that_keeps_happening_is_quarantined_with_its_reason(
+    db_session, parse_memory, intake_settings, now, monkeypatch
+):
+    from sqlalchemy.exc import IntegrityError
+
+    from ticketing.pipeline import CONFLICT_ATTEMPTS
+    from ticketing.services import intake
+
+    attempts = []
+
+    def always(contact, **kwargs):
+        attempts.append(contact)
+        raise IntegrityError("INSERT INTO customer_identities", {}, Exception("duplicate"))
+
+    monkeypatch.setattr(intake, "_receive", always)
+    payload = json.dumps({"id": "m4", "from": "stuck@example.org", "text": "x"}).encode()
+
+    outcome = ingest_raw("memory", payload, parse_memory, now=now, settings=intake_settings)
+
+    assert len(attempts) == CONFLICT_ATTEMPTS
+    assert outcome.outcome == "quarantined"
+    assert outcome.reason.startswith("IntegrityError:")
