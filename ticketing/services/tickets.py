@@ -84,22 +84,22 @@ def ticket_changed(ticket: Ticket, *, now: datetime, trigger: str) -> None:
 
 
 def _bring_up_to_date(
-    changes: Sequence[tuple[Ticket, datetime, str]], settings: _Settings | None = None
+    changes: Sequence[tuple[Ticket, datetime, str]], configuration: _Configuration | None = None
 ) -> None:
     """SLA clocks, then escalation rules, then webhooks, for each (ticket, instant, trigger)."""
     from ticketing.services import escalations, sla, webhooks
 
-    settings = settings or _Settings()
+    configuration = configuration or _Configuration()
     sla.refresh_tickets_sla([ticket for ticket, _now, _trigger in changes],
                             now=[now for _ticket, now, _trigger in changes],
-                            policies=settings.policies)
-    escalations.evaluate_tickets(changes, rules=settings.rules)
+                            policies=configuration.policies)
+    escalations.evaluate_tickets(changes, rules=configuration.rules)
     for ticket, now, trigger in changes:
-        webhooks.ticket_event(ticket, trigger, now=now, endpoints=settings.endpoints)
+        webhooks.ticket_event(ticket, trigger, now=now, endpoints=configuration.endpoints)
 
 
 @dataclass
-class _Settings:
+class _Configuration:
     """SLA policies, escalation rules and webhook endpoints; None means "read them now"."""
 
     policies: list[Any] | None = None
@@ -107,7 +107,7 @@ class _Settings:
     endpoints: list[Any] | None = None
 
     @classmethod
-    def load(cls) -> _Settings:
+    def load(cls) -> _Configuration:
         from ticketing.services import escalations, sla, webhooks
 
         return cls(sla.active_policies(), escalations.enabled_rules(),
@@ -146,7 +146,7 @@ class TicketChangeBatch:
             if held:
                 # Policies, rules and endpoints read once, and each ticket's events, clocks
                 # and rule states in one query for all: several queries per ticket otherwise.
-                _bring_up_to_date(held, _Settings.load())
+                _bring_up_to_date(held, _Configuration.load())
         finally:
             _batch.reset(token)
         return len(held)
