@@ -140,6 +140,9 @@ def process_record(
             if attempt < CONFLICT_ATTEMPTS:
                 log.info("inbound record %s: taking it in again after a conflict (%s)",
                          record_id, error.__class__.__name__)
+                finished = _taken_in_meanwhile(record_id)
+                if finished is not None:
+                    return finished
                 continue
             log.exception("inbound record %s could not be processed", record_id)
             return _quarantine(record_id, f"{error.__class__.__name__}: {error}"[:2000], now)
@@ -151,6 +154,23 @@ def process_record(
         db.session.commit()
         return outcome
     raise AssertionError("unreachable: the last attempt returns")
+
+
+def _taken_in_meanwhile(record_id: int) -> IngestOutcome | None:
+    """After a rollback: lock the record again; its outcome if another taker finished it.
+
+    The rollback let go of the row lock a caller such as `process_received` took, so a retried
+    task or the recovery sweep may have taken the record in since; then there is nothing left
+    to do. A record still waiting, or quarantined (being processed again by an admin), goes on.
+    """
+    lock_for_writing()
+    record = db.session.get(InboundRecord, record_id, with_for_update=True)
+    assert record is not None  # committed before processing started
+    if record.status in (InboundStatus.received, InboundStatus.quarantined):
+        return None
+    outcome = IngestOutcome(record.id, record.outcome or record.status.value, [], record.reason)
+    db.session.rollback()
+    return outcome
 
 
 def _mark_taken_in(

@@ -309,3 +309,35 @@ def test_a_conflict_that_keeps_happening_is_quarantined_with_its_reason(
     assert len(attempts) == CONFLICT_ATTEMPTS
     assert outcome.outcome == "quarantined"
     assert outcome.reason.startswith("IntegrityError:")
+
+
+def test_a_retry_after_a_conflict_stops_when_another_taker_finished_the_record(
+    db_session, parse_memory, intake_settings, now, monkeypatch
+):
+    from sqlalchemy.exc import IntegrityError
+
+    from ticketing.pipeline import process_record, store_raw
+    from ticketing.services import intake
+
+    payload = json.dumps({"id": "m5", "from": "twice@example.org", "text": "x"}).encode()
+    record = store_raw("memory", payload, now=now)
+    db_session.commit()
+    record_id = record.id
+    attempts = []
+
+    def another_taker_wins(contact, **kwargs):
+        attempts.append(contact)
+        # Meanwhile the recovery sweep took the record in and committed...
+        other = db_session.get(InboundRecord, record_id)
+        other.status, other.outcome, other.reason = InboundStatus.processed, "created", "swept"
+        db_session.commit()
+        # ...and its customer is why this attempt fails.
+        raise IntegrityError("INSERT INTO customer_identities", {}, Exception("duplicate"))
+
+    monkeypatch.setattr(intake, "_receive", another_taker_wins)
+
+    outcome = process_record(record, parse_memory, now=now, settings=intake_settings)
+
+    assert len(attempts) == 1
+    assert (outcome.outcome, outcome.reason) == ("created", "swept")
+    assert db_session.get(InboundRecord, record_id).status == InboundStatus.processed
