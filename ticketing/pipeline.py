@@ -159,9 +159,10 @@ def process_record(
 def _taken_in_meanwhile(record_id: int) -> IngestOutcome | None:
     """After a rollback: lock the record again; its outcome if another taker finished it.
 
-    The rollback let go of the row lock a caller such as `process_received` took, so a retried
-    task or the recovery sweep may have taken the record in since; then there is nothing left
-    to do. A record still waiting, or quarantined (being processed again by an admin), goes on.
+    A rollback or commit let go of any row lock a caller such as `process_received` took, so a
+    retried task or the recovery sweep may have taken the record in since; then there is
+    nothing left to do. A record still waiting, or quarantined (being processed again by an
+    admin), goes on, with its row locked.
     """
     lock_for_writing()
     record = db.session.get(InboundRecord, record_id, with_for_update=True)
@@ -294,15 +295,13 @@ def process_batch(
 def _process_one_again(
     record_id: int, parse: Parser, settings: IntakeSettings, as_of_arrival: bool
 ) -> IngestOutcome:
-    # Locked and checked again, as `process_received` does: once the batch committed, another
-    # worker may have taken this record in, and two takers must never race on it.
-    lock_for_writing()
-    record = db.session.get(InboundRecord, record_id, with_for_update=True)
-    assert record is not None  # committed before the batch began
-    if record.status != InboundStatus.received:
-        outcome = IngestOutcome(record.id, record.outcome or record.status.value, [], record.reason)
-        db.session.rollback()
-        return outcome
+    # Locked and checked again: once the batch committed (or rolled back), another worker may
+    # have taken this record in, and two takers must never race on it.
+    finished = _taken_in_meanwhile(record_id)
+    if finished is not None:
+        return finished
+    record = db.session.get(InboundRecord, record_id)
+    assert record is not None  # locked just now
     return process_record(
         record, parse, now=utcnow(), settings=settings,
         arrived_at=record.received_at if as_of_arrival else None,

@@ -105,13 +105,10 @@ def process_stored_sms(app: Flask, record_id: int) -> IngestOutcome | None:
     Returns None when it was already taken in (a retried task, or the recovery sweep got there
     first). Commits.
     """
-    settings = IntakeSettings.from_config(app.config)
-    try:
-        parse = sms_parser(app)
-    except SmsNotConfigured as error:
-        # The record stays waiting: once a token is configured, the recovery sweep takes it in.
-        log.error("inbound record %s not processed: %s", record_id, error)
+    ready = _ready_to_parse(app, record_id)
+    if ready is None:
         return None
+    parse, settings = ready
     # A conflict with a simultaneous contact (the same new customer) is retried in there.
     outcome = process_received(record_id, parse, settings=settings)
     if outcome is None:
@@ -137,13 +134,10 @@ def take_in_waiting_sms(
     batch, a retried task or the recovery sweep). On PostgreSQL the texts are locked and ones
     another worker holds are skipped; on SQLite the write lock serialises batches. Commits.
     """
-    settings = IntakeSettings.from_config(app.config)
-    try:
-        parse = sms_parser(app)
-    except SmsNotConfigured as error:
-        # The record stays waiting: once a token is configured, the recovery sweep takes it in.
-        log.error("inbound record %s not processed: %s", record_id, error)
+    ready = _ready_to_parse(app, record_id)
+    if ready is None:
         return []
+    parse, settings = ready
     lock_for_writing()
     record = db.session.get(InboundRecord, record_id, with_for_update=True)
     if record is None or record.status != InboundStatus.received:
@@ -167,6 +161,16 @@ def take_in_waiting_sms(
     outcomes = process_batch(records, parse, settings=settings, as_of_arrival=True)
     _after_intake(app, outcomes, arrivals)
     return outcomes
+
+
+def _ready_to_parse(app: Flask, record_id: int) -> tuple[Parser, IntakeSettings] | None:
+    """The parser and intake settings; None, logged, while SMS is not configured."""
+    try:
+        return sms_parser(app), IntakeSettings.from_config(app.config)
+    except SmsNotConfigured as error:
+        # The record stays waiting: once a token is configured, the recovery sweep takes it in.
+        log.error("inbound record %s not processed: %s", record_id, error)
+        return None
 
 
 def _after_intake(
