@@ -22,7 +22,13 @@ from ticketing.db import lock_for_writing, serialize_transactions
 from ticketing.domain.contact import Contact, InvalidInbound
 from ticketing.extensions import db
 from ticketing.models import InboundRecord, InboundStatus
-from ticketing.services.intake import IntakeResult, IntakeSettings, receive_contact
+from ticketing.services.intake import (
+    ACK_CAP_WINDOW,
+    IntakeResult,
+    IntakeSettings,
+    receive_contact,
+)
+from ticketing.services.intake_cache import cached_intake
 from ticketing.services.tickets import batched_ticket_changes
 
 log = logging.getLogger(__name__)
@@ -40,13 +46,9 @@ class IngestOutcome:
     outcome: str
     results: list[IntakeResult] = field(default_factory=list)
     reason: str | None = None
-
-    @property
-    def ticket_reference(self) -> str | None:
-        for result in self.results:
-            if result.ticket is not None:
-                return result.ticket.reference
-        return None
+    #: the reference of the ticket it went to, kept so that reading it after the commit costs
+    #: no query
+    ticket_reference: str | None = None
 
 
 def store_raw(
@@ -187,9 +189,11 @@ def _mark_taken_in(
     )
     record.outcome = outcome
     record.reason = "; ".join(r.reason for r in results if r.reason)[:2000] or None
-    record.ticket_id = next((r.ticket.id for r in results if r.ticket is not None), None)
+    ticket = next((r.ticket for r in results if r.ticket is not None), None)
+    record.ticket_id = ticket.id if ticket is not None else None
     record.processed_at = now
-    return IngestOutcome(record.id, outcome, results, record.reason)
+    return IngestOutcome(record.id, outcome, results, record.reason,
+                         ticket.reference if ticket is not None else None)
 
 
 def _summarise(results: list[IntakeResult]) -> str:
@@ -236,14 +240,19 @@ def process_batch(
     A record that ran into another transaction's work (the same customer or message created
     concurrently) is taken in again on its own after the commit, which then sees that work.
     `as_of_arrival` runs intake as of each record's arrival, as `process_received` does.
+
+    First the whole batch is tried in one go: intake's questions answered up front by an
+    `IntakeCache` and everything written in one flush, without a savepoint per record. If that
+    fails anywhere, it is rolled back and the batch runs again record by record in savepoints,
+    as described above.
     """
     if not records:
         return []
     record_ids = [record.id for record in records]
-    lock_for_writing()
-    # Two batches side by side would each hold many customers and tickets, and wait on each
-    # other's in opposite order (a deadlock): one batch at a time.
-    serialize_transactions(BATCH_LOCK)
+    at_once = _take_in_at_once(records, parse, settings, as_of_arrival)
+    if at_once is not None:
+        return at_once
+    _start_batch()
     outcomes: list[IngestOutcome | None] = []
     conflicts: list[tuple[int, int]] = []
     try:
@@ -290,6 +299,69 @@ def process_batch(
     for position, record_id in conflicts:
         outcomes[position] = _process_one_again(record_id, parse, settings, as_of_arrival)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _start_batch() -> None:
+    lock_for_writing()
+    # Two batches side by side would each hold many customers and tickets, and wait on each
+    # other's in opposite order (a deadlock): one batch at a time.
+    serialize_transactions(BATCH_LOCK)
+
+
+def _take_in_at_once(
+    records: Sequence[InboundRecord], parse: Parser, settings: IntakeSettings,
+    as_of_arrival: bool,
+) -> list[IngestOutcome] | None:
+    """The batch in one unit of work and one flush; None (rolled back) if anything failed."""
+    _start_batch()
+    outcomes: list[IngestOutcome] = []
+    to_take_in: list[tuple[int, InboundRecord, datetime, datetime, list[Contact]]] = []
+    for record in records:
+        now = utcnow()
+        try:
+            contacts = parse(record)
+            if not contacts:
+                raise InvalidInbound("nothing to take in")
+        except InvalidInbound as error:
+            outcomes.append(_mark_quarantined(record, error.reason, now))
+            continue
+        except Exception as error:  # noqa: BLE001 - quarantined, never lost
+            log.exception("inbound record %s could not be parsed", record.id)
+            outcomes.append(_mark_quarantined(
+                record, f"{error.__class__.__name__}: {error}"[:2000], now
+            ))
+            continue
+        intake_time = record.received_at if as_of_arrival else now
+        to_take_in.append((len(outcomes), record, now, intake_time, contacts))
+        outcomes.append(IngestOutcome(record.id, "pending"))
+    try:
+        with batched_ticket_changes() as changes, cached_intake(
+            [contact for *_, contacts in to_take_in for contact in contacts],
+            earliest=min((intake_time for _, _, _, intake_time, _ in to_take_in),
+                         default=utcnow()),
+            look_back=settings.look_back,
+            ack_window=ACK_CAP_WINDOW,
+        ) as cache:
+            taken = [
+                (position, record, now, [
+                    receive_contact(contact, now=intake_time, settings=settings,
+                                    inbound=record, own_savepoint=False)
+                    for contact in contacts
+                ])
+                for position, record, now, intake_time, contacts in to_take_in
+            ]
+            cache.finish()
+            for position, record, now, results in taken:
+                outcomes[position] = _mark_taken_in(record, results, now)
+            changes.apply()
+        db.session.commit()
+    except Exception as error:  # noqa: BLE001 - the careful path finds and isolates the cause
+        log.warning("a batch of %d inbound records could not be taken in at once (%s: %s); "
+                 "taking them in record by record", len(records), error.__class__.__name__,
+                 str(error)[:200])
+        db.session.rollback()
+        return None
+    return outcomes
 
 
 def _process_one_again(

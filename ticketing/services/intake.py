@@ -24,6 +24,7 @@ from ticketing.domain.repeat import PriorTicket, RepeatAction, RepeatWindows, de
 from ticketing.extensions import db
 from ticketing.models import (
     Attachment,
+    Customer,
     CustomerIdentity,
     DeliveryState,
     Direction,
@@ -33,7 +34,7 @@ from ticketing.models import (
     Ticket,
     TicketStatus,
 )
-from ticketing.services import outbox, texts
+from ticketing.services import intake_cache, outbox, texts
 from ticketing.services.attachments import AttachmentStore
 from ticketing.services.customers import CustomerMatch, find_or_create_customer, set_opt_out
 from ticketing.services.events import record_event
@@ -120,7 +121,7 @@ def receive_contact(
     this in a savepoint of its own and retries a conflict (`pipeline.process_batch`) passes
     `own_savepoint=False`, and then gets the IntegrityError.
     """
-    existing = _find_message(contact.channel.value, contact.external_id)
+    existing = _find_message(contact.channel.value, contact.external_id, cached=True)
     if existing is not None:
         return IntakeResult("duplicate", existing.ticket, existing, "already received")
     if not own_savepoint:
@@ -136,7 +137,12 @@ def receive_contact(
     return result
 
 
-def _find_message(channel: str, external_id: str) -> Message | None:
+def _find_message(channel: str, external_id: str, *, cached: bool = False) -> Message | None:
+    cache = intake_cache.active() if cached else None
+    if cache is not None:
+        found = cache.message(channel, external_id)
+        if found is not intake_cache.UNKNOWN:
+            return found
     return db.session.scalar(
         sa.select(Message).where(Message.channel == channel, Message.external_id == external_id)
     )
@@ -160,6 +166,12 @@ def _receive(
     if ticket is None:
         ticket = _open_ticket(contact, match, now=now, repeat_of=prior)
     message = _add_inbound_message(ticket, contact, match.identity, inbound, cues, now, settings)
+    cache = intake_cache.active()
+    if cache is not None:
+        if created:
+            cache.opened_ticket(ticket, message.new_text)
+        else:
+            cache.touched_ticket(ticket)
 
     ticket.contact_count += 1
     if cues:
@@ -175,7 +187,7 @@ def _receive(
             now=now,
             message=message,
             reason=reason,
-            prior=f"T-{prior.id}" if prior is not None else None,
+            prior=f"T-{_written(prior).id}" if prior is not None else None,
             cues=[cue.match for cue in cues] or None,
             channel=contact.channel.value,
         )
@@ -203,7 +215,7 @@ def _choose_ticket(
     """Decide where the contact goes: (ticket or None for new, outcome, reason, repeat, prior)."""
     threaded, thread_reason = _thread_target(contact, match)
     if threaded is not None:
-        if threaded.customer_id != match.customer.id:
+        if not _belongs_to(threaded, match.customer):
             # Someone else answered in a thread: never add a stranger to a customer's ticket.
             reason = (
                 f"{thread_reason}, but {contact.sender.address} is not an address of that "
@@ -240,6 +252,20 @@ def _choose_ticket(
     return None, "created", decision.reason, False, None
 
 
+def _belongs_to(ticket: Ticket, customer: Customer) -> bool:
+    if ticket.customer_id is not None and customer.id is not None:
+        return ticket.customer_id == customer.id
+    # One of them is new in this batch and not written yet: compare the objects.
+    return ticket.customer is customer
+
+
+def _written(row: Any) -> Any:
+    """The row, flushed first if it has no id yet (a batch writes in one flush at its end)."""
+    if row.id is None:
+        db.session.flush()
+    return row
+
+
 def _thread_target(contact: Contact, match: CustomerMatch) -> tuple[Ticket | None, str]:
     """Find the ticket the contact explicitly continues: mail headers, subject tag, SMS, web."""
     hints = contact.thread
@@ -251,17 +277,12 @@ def _thread_target(contact: Contact, match: CustomerMatch) -> tuple[Ticket | Non
                 return _surviving(found), "reply to an earlier message in the thread"
         if hints.message_id:
             # A reply read before this original opened a ticket: join it (date-order repair).
-            waiting = db.session.scalar(
-                sa.select(Message)
-                .join(MessageReference, MessageReference.message_id == Message.id)
-                .where(MessageReference.rfc_message_id == hints.message_id)
-                .limit(1)
-            )
+            waiting = _reply_waiting_for(hints.message_id)
             if waiting is not None:
                 return _surviving(waiting.ticket), "original of a reply that arrived first"
     if hints.subject_ticket_ref:
         ticket_id = Ticket.id_from_reference(hints.subject_ticket_ref)
-        ticket = db.session.get(Ticket, ticket_id) if ticket_id else None
+        ticket = _ticket_by_id(ticket_id) if ticket_id else None
         if ticket is not None:
             return _surviving(ticket), f"ticket tag {hints.subject_ticket_ref} in the subject"
     ticket_id = contact.metadata.get("ticket_id") if contact.channel == Channel.web else None
@@ -276,16 +297,42 @@ def _thread_target(contact: Contact, match: CustomerMatch) -> tuple[Ticket | Non
     return None, ""
 
 
+def _reply_waiting_for(rfc_message_id: str) -> Message | None:
+    cache = intake_cache.active()
+    if cache is not None:
+        found = cache.referencing(rfc_message_id)
+        if found is not intake_cache.UNKNOWN:
+            return found
+    return db.session.scalar(
+        sa.select(Message)
+        .join(MessageReference, MessageReference.message_id == Message.id)
+        .where(MessageReference.rfc_message_id == rfc_message_id)
+        .limit(1)
+    )
+
+
+def _ticket_by_id(ticket_id: int) -> Ticket | None:
+    cache = intake_cache.active()
+    if cache is not None:
+        found = cache.ticket(ticket_id)
+        if found is not intake_cache.UNKNOWN:
+            return found
+    return db.session.get(Ticket, ticket_id)
+
+
 def _ticket_by_message_ids(message_ids: Iterable[str]) -> Ticket | None:
     ids = [mid for mid in message_ids if mid][:50]
     if not ids:
         return None
-    message = db.session.scalar(
-        sa.select(Message)
-        .where(Message.rfc_message_id.in_(ids))
-        .order_by(Message.created_at.desc())
-        .limit(1)
-    )
+    cache = intake_cache.active()
+    message = cache.latest_message(ids) if cache is not None else intake_cache.UNKNOWN
+    if message is intake_cache.UNKNOWN:
+        message = db.session.scalar(
+            sa.select(Message)
+            .where(Message.rfc_message_id.in_(ids))
+            .order_by(Message.created_at.desc())
+            .limit(1)
+        )
     return message.ticket if message is not None else None
 
 
@@ -303,7 +350,7 @@ def _latest_sms_ticket(identity: CustomerIdentity) -> Ticket | None:
     query = (
         sa.select(Ticket)
         .join(Message, Message.ticket_id == Ticket.id)
-        .where(Message.identity_id == identity.id, Ticket.merged_into_id.is_(None))
+        .where(Message.identity_id == _written(identity).id, Ticket.merged_into_id.is_(None))
         .order_by(
             sa.case((Ticket.status.in_(_CLOSED), 1), else_=0),
             Ticket.updated_at.desc(),
@@ -326,6 +373,13 @@ def _prior_tickets(
 ) -> list[PriorTicket]:
     if match.is_new_customer:
         return []
+    cache = intake_cache.active()
+    held = (cache.prior_tickets(match.customer, now=now, limit=_PRIOR_LIMIT)
+            if cache is not None else intake_cache.UNKNOWN)
+    if held is not intake_cache.UNKNOWN:
+        if any(ticket.id is None for ticket, _first in held):
+            db.session.flush()  # their ids are their references, which the reasons quote
+        return [_prior(ticket, first) for ticket, first in held]
     since = now - settings.look_back
     # Each ticket's opening words in the same query (a correlated subquery on the
     # (ticket_id, created_at) index): a customer with twenty tickets costs one round trip.
@@ -345,21 +399,26 @@ def _prior_tickets(
             sa.or_(Ticket.status.not_in(_CLOSED), Ticket.updated_at >= since),
         )
         .order_by(Ticket.updated_at.desc())
-        .limit(20)
+        .limit(_PRIOR_LIMIT)
     ).all()
-    return [
-        PriorTicket(
-            ticket_id=ticket.id,
-            reference=ticket.reference,
-            status=ticket.status.value,
-            opened_at=ticket.opened_at,
-            solved_at=ticket.solved_at,
-            last_activity_at=ticket.updated_at,
-            subject=ticket.subject,
-            text=first or "",
-        )
-        for ticket, first in rows
-    ]
+    return [_prior(ticket, first or "") for ticket, first in rows]
+
+
+#: how many of a customer's recent tickets the repeat rules compare a contact with
+_PRIOR_LIMIT = 20
+
+
+def _prior(ticket: Ticket, first_words: str) -> PriorTicket:
+    return PriorTicket(
+        ticket_id=ticket.id,
+        reference=ticket.reference,
+        status=ticket.status.value,
+        opened_at=ticket.opened_at,
+        solved_at=ticket.solved_at,
+        last_activity_at=ticket.updated_at,
+        subject=ticket.subject,
+        text=first_words,
+    )
 
 
 def _open_ticket(
@@ -375,16 +434,20 @@ def _open_ticket(
         language=contact.language,
         opened_at=now,
         updated_at=now,
-        repeat_of_id=repeat_of.id if repeat_of is not None else None,
+        repeat_of=repeat_of,
+        # Set here rather than by the column defaults, which only apply when it is written.
+        contact_count=0,
+        repeat_contacts=0,
+        again_mentions=0,
     )
-    # No flush here: the first message's flush writes the ticket with it.
+    # No flush here: the ticket is written with its first message (or with the whole batch).
     db.session.add(ticket)
     record_event(
         ticket,
         "ticket.created",
         now=now,
         channel=contact.channel.value,
-        repeat_of=f"T-{repeat_of.id}" if repeat_of is not None else None,
+        repeat_of=f"T-{_written(repeat_of).id}" if repeat_of is not None else None,
     )
     if match.customer.language is None and contact.language:
         match.customer.language = contact.language
@@ -426,12 +489,14 @@ def _add_inbound_message(
         meta=_message_meta(contact),
     )
     db.session.add(message)
-    # Written now: a new ticket's id is its reference, which the acknowledgement quotes.
-    db.session.flush()
     referenced = {*contact.thread.in_reply_to, *contact.thread.references}
     referenced.discard(contact.thread.message_id or "")
-    for rfc_id in sorted(referenced)[:100]:
-        db.session.add(MessageReference(message=message, rfc_message_id=rfc_id[:500]))
+    stored_references = [rfc_id[:500] for rfc_id in sorted(referenced)[:100]]
+    for rfc_id in stored_references:
+        db.session.add(MessageReference(message=message, rfc_message_id=rfc_id))
+    cache = intake_cache.active()
+    if cache is not None:
+        cache.added_message(message, stored_references)
     _store_attachments(message, contact, settings)
     ticket.last_customer_message_at = now
     record_event(
@@ -515,15 +580,52 @@ def _acknowledge(
         channel = Channel.email
     else:
         channel = Channel.sms
-    since = now - timedelta(hours=24)
-    if outbox.count_recent(identity.address, "acknowledgement", since=since) >= (
-        settings.ack_cap_per_sender
-    ):
+    since = now - ACK_CAP_WINDOW
+    cache = intake_cache.active()
+    sent = (cache.recent_acknowledgements(identity.address, since=since)
+            if cache is not None else intake_cache.UNKNOWN)
+    if sent is intake_cache.UNKNOWN:
+        sent = outbox.count_recent(identity.address, "acknowledgement", since=since)
+    if sent >= settings.ack_cap_per_sender:
         record_event(
             ticket, "acknowledgement.skipped", now=now,
             reason=f"more than {settings.ack_cap_per_sender} acknowledgements in 24 h",
         )
         return
+    if cache is None:
+        _queue_acknowledgement(ticket, contact, match, message, tracking_token, channel, now,
+                               settings)
+        return
+    cache.acknowledged(identity.address, now)
+
+    def when_written() -> None:
+        # Later contacts of the batch may have touched the ticket since: its last activity
+        # stays theirs.
+        latest = ticket.updated_at
+        _queue_acknowledgement(ticket, contact, match, message, tracking_token, channel, now,
+                               settings)
+        ticket.updated_at = max(latest, ticket.updated_at)
+
+    # It quotes the ticket's reference, its id: written when the batch is flushed.
+    cache.after_flush(when_written)
+
+
+#: the window in which at most `ack_cap_per_sender` acknowledgements go to one address
+ACK_CAP_WINDOW = timedelta(hours=24)
+
+
+def _queue_acknowledgement(
+    ticket: Ticket,
+    contact: Contact,
+    match: CustomerMatch,
+    message: Message,
+    tracking_token: str,
+    channel: Channel,
+    now: datetime,
+    settings: IntakeSettings,
+) -> None:
+    identity = match.identity
+    _written(ticket)
     language = texts.pick_language(contact.language, settings.default_language)
     tracking = ""
     if settings.public_base_url:
@@ -647,7 +749,10 @@ def _add_system_message(
         meta=_message_meta(contact),
     )
     db.session.add(message)
-    db.session.flush()
+    cache = intake_cache.active()
+    if cache is not None:
+        cache.added_message(message)
+        cache.touched_ticket(ticket)
     return message
 
 

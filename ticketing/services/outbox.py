@@ -72,6 +72,7 @@ def enqueue(
         recipient=outbound.to.address,
         payload=outbound_to_payload(outbound),
         status=OutboxStatus.pending,
+        attempts=0,
         next_attempt_at=now,
         created_at=now,
     )
@@ -79,7 +80,7 @@ def enqueue(
     if message is not None:
         message.delivery_state = DeliveryState.queued
         message.delivery_updated_at = now
-    db.session.flush()
+    # No flush: the caller's next flush or commit writes it, with the rest of its work.
     return row
 
 

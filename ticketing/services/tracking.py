@@ -23,7 +23,7 @@ def issue_tracking_token(ticket: Ticket, *, now: datetime, valid_for: timedelta 
     # next flush or commit writes it with everything else.
     db.session.add(
         TrackingToken(
-            ticket_id=ticket.id,
+            ticket=ticket,
             token_hash=_hash(token),
             created_at=now,
             expires_at=now + valid_for if valid_for else None,
