@@ -135,7 +135,7 @@ def parse_message(
     these is refused. The sender is From; without a usable From address the Sender header,
     Reply-To, Return-Path and then envelope_sender (the SMTP MAIL FROM the caller saw) are used.
     Headers are read from their raw values with our own lenient decoding, so the stdlib's
-    header parser (policy.default) can never raise on a malformed one.
+    header parser can never raise on a malformed one.
 
     Raises:
         InvalidInbound: the input is empty, too large, or has no sender or time at all.
@@ -231,12 +231,29 @@ def _essential_headers_only(
     return kept
 
 
+class _PlainHeaders(type(email.policy.compat32)):  # type: ignore[misc]
+    """compat32's plain-string headers, unfolded, with raw 8-bit bytes left for our decoding.
+
+    policy.default builds a structured header object on every access, and the MIME walk asks
+    for Content-Type several times per part: that was over half of a mail's parse time. The
+    values come back as the parser stored them (surrogate-escaped where the bytes were not
+    ASCII), which `decode_header_value` turns into text with the message's charsets.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return _LINE_BREAK.sub("", value)
+
+
+_LINE_BREAK = re.compile(r"\r?\n")
+_POLICY = _PlainHeaders()
+
+
 def _parse_bytes(data: bytes, collected: _Collected) -> Message:
     try:
-        return BytesParser(policy=email.policy.default).parsebytes(data)
+        return BytesParser(policy=_POLICY).parsebytes(data)
     except RecursionError:
         collected.note("MIME nesting too deep for the parser; body kept as raw text")
-        return BytesHeaderParser(policy=email.policy.default).parsebytes(data)
+        return BytesHeaderParser(policy=_POLICY).parsebytes(data)
     except (IndexError, KeyError, ValueError, TypeError, AttributeError) as error:
         # The standard library's structured header parser still has crash bugs on hostile
         # input (found by the mutation test). Refuse with the reason: the raw bytes stay in

@@ -330,6 +330,34 @@ def test_attachments_get_safe_names_and_sniffed_types() -> None:
     assert contact.text == "See attached."
 
 
+@pytest.mark.parametrize(
+    ("mail_file", "filename"),
+    [
+        # Raw UTF-8 bytes in the file name, no RFC 2047 or 2231 encoding.
+        ("mail057.box", "Hofjägeralle Wasserschaden.jpg"),
+        # Raw GB2312 bytes in a mail that declares charset=gb2312 for its text.
+        ("mail015.box", "绩效管理,究竟谁错了.xls"),
+    ],
+)
+def test_raw_eight_bit_attachment_names_are_read_in_the_mails_charsets(
+    mail_file: str, filename: str
+) -> None:
+    raw = (needs("zammad/mail") / mail_file).read_bytes()
+    names = [attachment.filename for attachment in parse(raw).attachments]
+    assert filename in names
+
+
+def test_a_folded_content_type_is_read_as_one_line() -> None:
+    body = multipart_body(
+        "Content-Type: text/plain\r\n\r\nSee attached.",
+        "Content-Type: application/pdf;\r\n\tname=\"factuur\r\n 2026.pdf\"\r\n"
+        "Content-Disposition: attachment\r\n\r\n%PDF-1.4",
+    )
+    (attachment,) = parse(mail(*BASIC, *MULTIPART, body=body)).attachments
+    assert attachment.content_type == "application/pdf"
+    assert attachment.filename == "factuur 2026.pdf"
+
+
 def test_oversized_attachment_is_kept_without_data() -> None:
     body = multipart_body(
         "Content-Type: text/plain\r\n\r\nBig file.",
