@@ -19,7 +19,7 @@ from ticketing.domain.contact import Channel, Contact, InboundRequest
 from ticketing.extensions import db
 from ticketing.mailsource import RawMail
 from ticketing.models import InboundRecord
-from ticketing.pipeline import IngestOutcome, Parser, ingest_raw, insert_raw, process_batch
+from ticketing.pipeline import IngestOutcome, Parser, ingest_raw, insert_raws, process_batch
 from ticketing.services.intake import IntakeSettings
 
 
@@ -164,10 +164,8 @@ def ingest_many(
 def _store_chunk(chunk: Sequence[RawMail]) -> tuple[StoredChunk, datetime]:
     lock_for_writing()
     now = utcnow()
-    stored = [
-        (mail, insert_raw(Channel.email.value, mail.raw, now=now, source=mail.source))
-        for mail in chunk
-    ]
+    ids = insert_raws(Channel.email.value, [(mail.raw, mail.source) for mail in chunk], now=now)
+    stored = list(zip(chunk, ids, strict=True))
     db.session.commit()
     return stored, now
 

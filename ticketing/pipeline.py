@@ -87,6 +87,26 @@ def insert_raw(
 _INSERT_RAW = sa.insert(InboundRecord.__table__).returning(InboundRecord.__table__.c.id)
 
 
+def insert_raws(
+    channel: str, items: Sequence[tuple[bytes, str | None]], *, now: datetime
+) -> list[int]:
+    """Insert many raw inputs, (payload, source) each, and return their ids in the same order.
+
+    One statement for all of them (the caller commits): a chunk of imported mail is stored in
+    one round trip rather than one per mail.
+    """
+    if not items:
+        return []
+    rows = [_raw_fields(channel, payload, now, source, None) for payload, source in items]
+    result = db.session.connection().execute(_INSERT_RAWS, rows)
+    return list(result.scalars())
+
+
+_INSERT_RAWS = sa.insert(InboundRecord.__table__).returning(
+    InboundRecord.__table__.c.id, sort_by_parameter_order=True
+)
+
+
 def _raw_fields(
     channel: str,
     payload: bytes,
