@@ -35,7 +35,9 @@ from ticketing.models import (
     MessageReference,
     OutboxMessage,
     Ticket,
+    TicketEvent,
     TicketStatus,
+    User,
 )
 
 _CLOSED = (TicketStatus.solved, TicketStatus.closed)
@@ -89,6 +91,10 @@ class IntakeCache:
         self._acks: dict[str, list[datetime]] = defaultdict(list)
         self._known_ack_recipients: set[str] = set()
         self._after_flush: list[Callable[[], None]] = []
+        self._events: list[tuple[Ticket, datetime, str, User | None, Message | None,
+                                 dict[str, Any]]] = []
+        #: until the batch is written, `record_event` hands its events here
+        self.holds_events = True
 
     # -- reading up front ------------------------------------------------------------------
 
@@ -296,13 +302,34 @@ class IntakeCache:
         """Work that needs ids the batch's flush assigns (an acknowledgement quotes T-id)."""
         self._after_flush.append(work)
 
+    def add_event(
+        self, ticket: Ticket, type_: str, at: datetime, actor: User | None,
+        message: Message | None, data: dict[str, Any],
+    ) -> None:
+        """An event for the ticket's log, written by `finish` with the others."""
+        self._events.append((ticket, at, type_, actor, message, data))
+
     def finish(self) -> None:
-        """Write the batch, then run what waited for its ids, then write that too."""
+        """Write the batch, then run what waited for its ids, then write that too.
+
+        The events go last, in one INSERT for all of them: as ORM objects they were a third of
+        the batch's flush, and nothing reads them back before this.
+        """
         db.session.flush()
         waiting, self._after_flush = self._after_flush, []
         for work in waiting:
             work()
         db.session.flush()
+        self.holds_events = False
+        events, self._events = self._events, []
+        if events:
+            db.session.execute(sa.insert(TicketEvent.__table__), [
+                {"ticket_id": ticket.id, "at": at, "type": type_,
+                 "actor_id": actor.id if actor is not None else None,
+                 "message_id": message.id if message is not None else None,
+                 "data": data, "dedup_key": None}
+                for ticket, at, type_, actor, message, data in events
+            ])
 
 
 def _identities_of(contact: Contact) -> Iterator[Identity]:
