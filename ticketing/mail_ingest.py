@@ -183,6 +183,9 @@ def _take_in_chunk(
             raise result
         return result
 
+    # Loaded inside the write transaction the batch runs in: on SQLite, starting it afterwards
+    # would end this read and reload every record one by one.
+    lock_for_writing()
     # The raw bytes were parsed in the helper process: do not load them again.
     records = {
         record.id: record

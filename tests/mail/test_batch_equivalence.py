@@ -3,21 +3,85 @@
 from __future__ import annotations
 
 from collections import Counter
+from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
 
 from bench.email_ingest import generate_mails
+from ticketing.mail_ingest import INGEST_CHUNK
 from ticketing.mailsource import RawMail, in_written_order
 
 MAILS = 120
+
+
+def _mail(message_id: str, sender: str, subject: str, text: str, written: str,
+          **headers: str) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = "support@example.org"
+    mail["Subject"] = subject
+    mail["Date"] = f"Thu, 05 Nov 2026 {written} +0100"
+    mail["Message-ID"] = f"<{message_id}>"
+    for name, value in headers.items():
+        mail[name.replace("_", "-")] = value
+    mail.set_content(text)
+    return mail.as_bytes()
+
+
+def _within_one_batch() -> list[bytes]:
+    """Mails that ask the questions a batch must answer from its own work, not the database.
+
+    Written days after the generated ones, so in date order they all land in the last chunk.
+    """
+    kees = "Kees Bos <kees@example.nl>"
+    leak = _mail("leak@kees", kees, "Wasmachine lekt", "Mijn nieuwe wasmachine lekt water.",
+                 "09:00:00")
+    return [
+        leak,
+        leak,  # the same mail delivered twice
+        # The same customer again, without thread headers: a repeat of a ticket not yet written.
+        _mail("leak-again@kees", kees, "Wasmachine", "De wasmachine lekt nog steeds water.",
+              "09:05:00"),
+        # Someone else answering in that thread: a new ticket, linked for review.
+        _mail("stranger@x", "Onbekend <iemand@example.com>", "Re: Wasmachine lekt",
+              "Ik heb hetzelfde probleem.", "09:06:00", In_Reply_To="<leak@kees>"),
+        # An out-of-office answering it: kept on the thread, no ticket.
+        _mail("ooo@x", "Kees Bos <kees@example.nl>", "Afwezig: Wasmachine lekt",
+              "Ik ben afwezig tot maandag.", "09:07:00", In_Reply_To="<leak@kees>",
+              Auto_Submitted="auto-replied"),
+        # A reply read before its original (clock skew): they end up together.
+        _mail("early-reply@els", "Els Kok <els@example.nl>", "Re: Factuur",
+              "Hierbij nog de bijlage die ik vergat.", "09:08:00",
+              In_Reply_To="<late-original@els>", References="<late-original@els>"),
+        _mail("late-original@els", "Els Kok <els@example.nl>", "Factuur",
+              "Mijn factuur van oktober klopt niet.", "09:09:00"),
+        # Five new complaints from one address: three acknowledgements, then the cap.
+        *[
+            _mail(f"many-{number}@veel", "Veel Schrijver <veel@example.nl>", subject, text,
+                  f"09:1{number}:00")
+            for number, (subject, text) in enumerate([
+                ("Bezorger", "De bezorger was onbeleefd tegen mijn buurvrouw."),
+                ("Factuur", "Ik heb oktober dubbel betaald."),
+                ("App", "De app crasht bij het inloggen op mijn telefoon."),
+                ("Monteur", "Monteur kwam drie uur te laat."),
+                ("Wachttijd", "Veertig minuten in de wacht gestaan, niemand nam op."),
+            ])
+        ],
+    ]
 
 
 @pytest.fixture(scope="module")
 def mails() -> tuple[list[RawMail], dict[str, str]]:
     batch = generate_mails(MAILS, seed=11)
     raws = [RawMail(f"generated/{number}.eml", raw) for number, raw in enumerate(batch.mails)]
-    return in_written_order(raws), batch.reply_to
+    crafted = [RawMail(f"crafted/{number}.eml", raw)
+               for number, raw in enumerate(_within_one_batch())]
+    ordered = in_written_order([*raws, *crafted])
+    # They must share one chunk, or the test would not test a batch answering from itself.
+    last_chunk = {mail.source for mail in ordered[-(len(ordered) % INGEST_CHUNK or INGEST_CHUNK):]}
+    assert {mail.source for mail in crafted} <= last_chunk
+    return ordered, batch.reply_to
 
 
 def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool) -> dict:
@@ -25,7 +89,7 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool) -> dict
     from ticketing.app import create_app
     from ticketing.extensions import db
     from ticketing.mail_ingest import ingest_mail, ingest_many
-    from ticketing.models import Message, SlaClock, Ticket, TicketEvent
+    from ticketing.models import Message, OutboxMessage, SlaClock, Ticket, TicketEvent
 
     app = create_app("test", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / name}.db",
                      ATTACHMENT_STORAGE_PATH=str(tmp_path / f"{name}-attachments"))
@@ -52,23 +116,42 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool) -> dict
         events = Counter(db.session.scalars(sa.select(TicketEvent.type)))
         clocks = Counter(db.session.execute(
             sa.select(SlaClock.metric, SlaClock.cycle, SlaClock.is_running)).all())
+        outbox = Counter(db.session.scalars(sa.select(OutboxMessage.recipient)))
+        linked = sorted(
+            (first_mail[t.id], first_mail.get(t.repeat_of_id))
+            for t in db.session.scalars(sa.select(Ticket).where(Ticket.repeat_of_id.is_not(None)))
+        )
         db.session.remove()
         db.engine.dispose()
     return {"outcomes": outcomes, "tickets": tickets, "threads": threads, "events": events,
-            "clocks": clocks}
+            "clocks": clocks, "outbox": outbox, "linked": linked}
 
 
-def test_a_batch_ends_where_one_mail_at_a_time_ends(tmp_path, mails):
+def test_a_batch_ends_where_one_mail_at_a_time_ends(tmp_path, mails, caplog):
     ordered, reply_to = mails
 
     alone = _ingest(tmp_path, "alone", ordered, batched=False)
     batched = _ingest(tmp_path, "batched", ordered, batched=True)
+
+    # Each chunk went in at once, answered by its IntakeCache, not record by record.
+    assert "record by record" not in caplog.text
 
     assert batched["outcomes"] == alone["outcomes"]
     assert batched["threads"] == alone["threads"]
     assert batched["tickets"] == alone["tickets"]
     assert batched["events"] == alone["events"]
     assert batched["clocks"] == alone["clocks"]
+    assert batched["outbox"] == alone["outbox"]
+    assert batched["linked"] == alone["linked"]
+    # What the crafted mails are there for happened, in both.
+    crafted = batched["outcomes"][-12:]
+    assert crafted.count("duplicate") == 1
+    assert crafted.count("auto_reply") == 1
+    assert batched["outbox"]["veel@example.nl"] == 3
+    assert ("stranger@x", "leak@kees") in batched["linked"]
+    threads = batched["threads"]
+    assert threads["leak-again@kees"] == threads["leak@kees"]
+    assert threads["early-reply@els"] == threads["late-original@els"]
     # And both are right: every threaded reply sits on its original's ticket.
     threads = batched["threads"]
     assert all(threads[reply] == threads[original] for reply, original in reply_to.items())
