@@ -112,6 +112,39 @@ def serialize_transactions(name: str) -> None:
     session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def reserve_ids(counts: dict[sa.Table, int]) -> dict[sa.Table, list[int]] | None:
+    """Ids from the sequence behind each table's `id`, ascending, in one query (PostgreSQL).
+
+    None on SQLite, which has no sequences. A caller that knows its rows' ids before writing
+    them can insert them with one prepared statement executed per row, without RETURNING. Ids
+    are drawn as an INSERT would draw them, so a rolled-back transaction leaves the same gaps
+    it always did.
+    """
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    wanted = {table: count for table, count in counts.items() if count > 0}
+    if not wanted:
+        return {}
+    for table in wanted:
+        key = table.primary_key.columns.values()
+        if len(key) != 1 or key[0].name != "id":
+            raise ValueError(f"{table.name} has no single integer id to draw from a sequence")
+    parts = [
+        sa.select(
+            sa.literal(table.name).label("table_name"),
+            sa.func.nextval(sa.func.pg_get_serial_sequence(table.name, "id")).label("id"),
+        ).select_from(sa.func.generate_series(1, count))
+        for table, count in wanted.items()
+    ]
+    with session.no_autoflush:  # pending rows must not be written before they have their ids
+        rows = session.execute(sa.union_all(*parts)).all()
+    by_name: dict[str, list[int]] = {}
+    for table_name, new_id in rows:
+        by_name.setdefault(table_name, []).append(new_id)
+    return {table: sorted(by_name[table.name]) for table in wanted}
+
+
 _HAS_WRITTEN = "has_written"
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ticketing.clock import utcnow
-from ticketing.db import lock_for_writing, serialize_transactions
+from ticketing.db import lock_for_writing, reserve_ids, serialize_transactions
 from ticketing.domain.contact import Contact, InvalidInbound
 from ticketing.extensions import db
 from ticketing.models import InboundRecord, InboundStatus
@@ -98,8 +98,17 @@ def insert_raws(
     if not items:
         return []
     rows = [_raw_fields(channel, payload, now, source, None) for payload, source in items]
-    result = db.session.connection().execute(_INSERT_RAWS, rows)
-    return list(result.scalars())
+    table = InboundRecord.__table__
+    reserved = reserve_ids({table: len(rows)})
+    if reserved is None:
+        return list(db.session.connection().execute(_INSERT_RAWS, rows).scalars())
+    ids = reserved[table]
+    # Ids known: one prepared INSERT for every row rather than one statement with every
+    # payload in it, which the driver would have to parse.
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+    db.session.connection().execute(sa.insert(table), rows)
+    return ids
 
 
 _INSERT_RAWS = sa.insert(InboundRecord.__table__).returning(

@@ -15,7 +15,7 @@ does without a cache, and the session's autoflush makes the batch's own work vis
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from ticketing.db import reserve_ids
 from ticketing.domain.contact import Channel, Contact, Identity
 from ticketing.extensions import db
 from ticketing.models import (
@@ -315,10 +316,12 @@ class IntakeCache:
         The events go last, in one INSERT for all of them: as ORM objects they were a third of
         the batch's flush, and nothing reads them back before this.
         """
+        assign_ids(db.session.new)
         db.session.flush()
         waiting, self._after_flush = self._after_flush, []
         for work in waiting:
             work()
+        assign_ids(db.session.new)
         db.session.flush()
         self.holds_events = False
         events, self._events = self._events, []
@@ -330,6 +333,32 @@ class IntakeCache:
                  "data": data, "dedup_key": None}
                 for ticket, at, type_, actor, message, data in events
             ])
+
+
+def assign_ids(pending: Iterable[object]) -> None:
+    """Give new rows their ids from their tables' sequences, in one query (PostgreSQL).
+
+    With its id known, the ORM inserts a table's rows as one prepared statement executed for
+    each (psycopg's pipeline) rather than one INSERT ... VALUES ... RETURNING with a thousand
+    placeholders, which psycopg must parse anew every time: that parsing was a tenth of a
+    batch's time. The ids are the ones the rows would have got, in the order they were added,
+    so ticket references stay consecutive. SQLite has no sequences: nothing to do there.
+    """
+    by_table: dict[sa.Table, list[object]] = defaultdict(list)
+    for row in pending:
+        table = getattr(type(row), "__table__", None)
+        if table is not None and "id" in table.c and getattr(row, "id", 0) is None:
+            by_table[table].append(row)
+    # One row: the usual INSERT ... RETURNING is as cheap.
+    by_table = {table: rows for table, rows in by_table.items() if len(rows) > 1}
+    reserved = reserve_ids({table: len(rows) for table, rows in by_table.items()})
+    if not reserved:
+        return
+    for table, rows in by_table.items():
+        # In the order they were added (session.new keeps none; their insert_order does).
+        rows.sort(key=lambda row: sa.inspect(row).insert_order)
+        for row, new_id in zip(rows, reserved[table], strict=True):
+            row.id = new_id  # type: ignore[attr-defined]
 
 
 def _identities_of(contact: Contact) -> Iterator[Identity]:
