@@ -115,7 +115,8 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool) -> dict
         threads = {mid: first_mail[ticket_id] for mid, ticket_id in ticket_of.items()}
         events = Counter(db.session.scalars(sa.select(TicketEvent.type)))
         clocks = Counter(db.session.execute(
-            sa.select(SlaClock.metric, SlaClock.cycle, SlaClock.is_running)).all())
+            sa.select(SlaClock.metric, SlaClock.cycle, SlaClock.state, SlaClock.is_running,
+                      SlaClock.due_at.is_not(None), SlaClock.warn_at.is_not(None))).all())
         outbox = Counter(db.session.scalars(sa.select(OutboxMessage.recipient)))
         linked = sorted(
             (first_mail[t.id], first_mail.get(t.repeat_of_id))

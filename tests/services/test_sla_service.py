@@ -283,3 +283,40 @@ def test_flask_sla_sweep_hands_breaches_to_escalation(runner, db_session, policy
     assert summary["sla.breached"] >= 1
     assert summary["escalations"]["fired"] >= 1
     assert db_session.scalar(sa.select(sa.func.count(EscalationFiring.id))) >= 1
+
+
+def test_bulk_refresh_writes_the_clocks_the_orm_refresh_writes(db_session, policy, make_contact,
+                                                               receive, now):
+    """The batch path writes clocks with Core statements; the rows must come out the same."""
+    columns = ("metric", "cycle", "state", "priority", "policy_id", "started_at", "due_at",
+               "warn_at", "stopped_at", "breached_at", "elapsed_seconds", "paused_seconds",
+               "target_seconds", "segments", "is_running")
+    tickets = [receive(make_contact(f"Klacht {n}.", sender=f"k{n}@example.nl")).ticket
+               for n in range(2)]
+    later = now + timedelta(minutes=20)
+    for ticket in tickets:
+        _agent_reply(ticket, later)
+        record_event(ticket, "message.received", now=later + timedelta(minutes=5),
+                     kind="message")
+        # Cycles a re-computation no longer produces: a breached one stays, stopped; an
+        # ordinary one goes.
+        for cycle, state in ((7, "breached"), (8, "running")):
+            db_session.add(SlaClock(ticket_id=ticket.id, metric="next_response", cycle=cycle,
+                                    state=state, priority="normal", started_at=now))
+    db_session.flush()
+
+    at = later + timedelta(minutes=30)
+    sla.refresh_tickets_sla([tickets[0]], now=at, bulk=False)
+    sla.refresh_tickets_sla([tickets[1]], now=at, bulk=True)
+    db_session.expire_all()
+
+    def stored(ticket):
+        return sorted(tuple(getattr(clock, name) for name in columns)
+                      for clock in _clocks(db_session, ticket).values())
+
+    assert stored(tickets[1]) == stored(tickets[0])
+    kept = {(metric, cycle, running) for metric, cycle, *_rest, running in stored(tickets[1])}
+    assert ("next_response", 7, False) in kept
+    assert not any(cycle == 8 for _metric, cycle, _running in kept)
+    assert ("next_response", 1, True) in kept  # the customer wrote after our reply
+    assert tickets[1].next_due_at == tickets[0].next_due_at

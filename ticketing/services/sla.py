@@ -206,31 +206,68 @@ def refresh_ticket_sla(
 
 def refresh_tickets_sla(
     tickets: Sequence[Ticket], *, now: datetime | Sequence[datetime],
-    policies: Sequence[SlaPolicy] | None = None,
+    policies: Sequence[SlaPolicy] | None = None, bulk: bool = False,
 ) -> list[SlaReport]:
     """`refresh_ticket_sla` for several tickets, reading their events and clocks in one go.
 
     `now` is one instant, or one per ticket (a batch brings each up to date as of its last
-    change).
+    change). With `bulk` (a batch of inbound mail, where nothing in the session holds a clock)
+    the clock rows are read and written with one Core statement each rather than as ORM
+    objects: for a batch's thousands of clocks that unit of work was most of this function.
     """
     instants = [now] * len(tickets) if isinstance(now, datetime) else list(now)
     db.session.flush()  # the events just recorded must be in what is read back
     ids = [ticket.id for ticket in tickets]
     rows = _event_rows(ids)
-    clocks: dict[int, dict[tuple[str, int], SlaClock]] = {}
-    for clock in db.session.scalars(sa.select(SlaClock).where(SlaClock.ticket_id.in_(ids))):
+    clocks: dict[int, dict[tuple[str, int], Any]] = {}
+    query = (
+        sa.select(*_CLOCK_KEY_COLUMNS) if bulk else sa.select(SlaClock)
+    ).where(SlaClock.ticket_id.in_(ids))
+    for clock in (db.session.execute(query) if bulk else db.session.scalars(query)):
         clocks.setdefault(clock.ticket_id, {})[(clock.metric, clock.cycle)] = clock
+    writes = _ClockWrites() if bulk else None
     reports = [
-        _store_report(ticket, at, policies, rows.get(ticket.id, []), clocks.get(ticket.id, {}))
+        _store_report(ticket, at, policies, rows.get(ticket.id, []), clocks.get(ticket.id, {}),
+                      writes)
         for ticket, at in zip(tickets, instants, strict=True)
     ]
+    if writes is not None:
+        writes.execute()
     db.session.flush()
     return reports
 
 
+#: what the bulk path reads of a stored clock: enough to match it and to decide about a stale one
+_CLOCK_KEY_COLUMNS = (SlaClock.id, SlaClock.ticket_id, SlaClock.metric, SlaClock.cycle,
+                      SlaClock.state)
+
+
+class _ClockWrites:
+    """Clock rows to insert and to update, written with one statement each."""
+
+    def __init__(self) -> None:
+        self.inserts: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+
+    def execute(self) -> None:
+        table = SlaClock.__table__
+        if self.inserts:
+            db.session.execute(sa.insert(table), self.inserts)
+        if self.updates:
+            columns = [name for name in self.updates[0] if name != "id"]
+            db.session.execute(
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("clock_id"))
+                .values({name: sa.bindparam(f"new_{name}") for name in columns}),
+                [{"clock_id": row["id"], **{f"new_{name}": row[name] for name in columns}}
+                 for row in self.updates],
+            )
+
+
 def _store_report(
     ticket: Ticket, now: datetime, policies: Sequence[SlaPolicy] | None,
-    event_rows: Sequence[Any], existing: dict[tuple[str, int], SlaClock],
+    event_rows: Sequence[Any], existing: dict[tuple[str, int], Any],
+    writes: _ClockWrites | None = None,
 ) -> SlaReport:
     report, snapshot = compute_ticket_report(
         ticket, now=now, policies=policies, event_rows=event_rows
@@ -240,13 +277,24 @@ def _store_report(
     warnings = []
     for clock in report.clocks:
         row = existing.pop((clock.metric.value, clock.cycle), None)
-        if row is None:
-            row = SlaClock(ticket_id=ticket.id, metric=clock.metric.value, cycle=clock.cycle)
-            db.session.add(row)
-        _store_clock(row, clock, snapshot, calendar, now)
-        if row.is_running and row.warn_at is not None:
-            warnings.append(row.warn_at)
-        if row.is_running and _STATE_RANK.get(clock.state.value, 0) > _STATE_RANK.get(worst, 0):
+        values = _clock_values(clock, snapshot, calendar, now)
+        if writes is not None:
+            if row is None:
+                writes.inserts.append({"ticket_id": ticket.id, "metric": clock.metric.value,
+                                       "cycle": clock.cycle, **values})
+            else:
+                writes.updates.append({"id": row.id, **values})
+        else:
+            if row is None:
+                row = SlaClock(ticket_id=ticket.id, metric=clock.metric.value, cycle=clock.cycle)
+                db.session.add(row)
+            for name, value in values.items():
+                setattr(row, name, value)
+        if values["is_running"] and values["warn_at"] is not None:
+            warnings.append(values["warn_at"])
+        if values["is_running"] and (
+            _STATE_RANK.get(clock.state.value, 0) > _STATE_RANK.get(worst, 0)
+        ):
             worst = clock.state.value
         if clock.state == ClockState.breached:
             ticket.has_breached = True
@@ -256,6 +304,9 @@ def _store_report(
                 data={"metric": clock.metric.value, "cycle": clock.cycle},
             )
     for stale in existing.values():
+        if writes is not None:
+            # Rare (a re-computation dropped a cycle): decided on the ORM object, as below.
+            stale = db.session.get(SlaClock, stale.id)
         # A re-computation can drop a cycle (a merged history, a priority without that
         # metric). A breach that was recorded, and any supervisor's review of it, stays.
         if stale.state == ClockState.breached.value or stale.review is not None:
@@ -271,32 +322,35 @@ def _store_report(
     return report
 
 
-def _store_clock(
-    row: SlaClock, clock: Clock, snapshot: dict[str, Any], calendar: BusinessCalendar,
-    now: datetime,
-) -> None:
+def _clock_values(
+    clock: Clock, snapshot: dict[str, Any], calendar: BusinessCalendar, now: datetime
+) -> dict[str, Any]:
+    """The columns of a stored clock for a computed one."""
     running = clock.stopped_at is None and clock.state != ClockState.paused
-    row.state = clock.state.value
-    row.priority = clock.priority
-    row.policy_id = snapshot.get("policy_id")
-    row.started_at = clock.started_at
-    row.due_at = clock.due_at
-    row.stopped_at = clock.stopped_at
-    row.breached_at = clock.breached_at
-    row.elapsed_seconds = clock.elapsed_seconds
-    row.paused_seconds = clock.paused_seconds
-    row.target_seconds = clock.target_seconds
-    row.is_running = running
-    row.computed_at = now
-    row.segments = [
-        {"kind": s.kind, "at": s.at.isoformat(), "detail": s.detail} for s in clock.segments
-    ]
-    row.warn_at = None
+    warn_at = None
     if running and clock.due_at is not None:
         warn_after = snapshot.get("warn_ratio", 0.75) * clock.target_seconds
         remaining = warn_after - clock.elapsed_seconds
         # Already at risk: the warning instant is now; otherwise the business instant ahead.
-        row.warn_at = now if remaining <= 0 else calendar.add_business_time(now, remaining)
+        warn_at = now if remaining <= 0 else calendar.add_business_time(now, remaining)
+    return {
+        "state": clock.state.value,
+        "priority": clock.priority,
+        "policy_id": snapshot.get("policy_id"),
+        "started_at": clock.started_at,
+        "due_at": clock.due_at,
+        "stopped_at": clock.stopped_at,
+        "breached_at": clock.breached_at,
+        "elapsed_seconds": clock.elapsed_seconds,
+        "paused_seconds": clock.paused_seconds,
+        "target_seconds": clock.target_seconds,
+        "is_running": running,
+        "computed_at": now,
+        "segments": [
+            {"kind": s.kind, "at": s.at.isoformat(), "detail": s.detail} for s in clock.segments
+        ],
+        "warn_at": warn_at,
+    }
 
 
 def _due_of(clocks: Sequence[Clock], metric: Metric) -> datetime | None:

@@ -92,7 +92,7 @@ def _bring_up_to_date(
     configuration = configuration or _Configuration()
     sla.refresh_tickets_sla([ticket for ticket, _now, _trigger in changes],
                             now=[now for _ticket, now, _trigger in changes],
-                            policies=configuration.policies)
+                            policies=configuration.policies, bulk=configuration.bulk)
     escalations.evaluate_tickets(changes, rules=configuration.rules)
     for ticket, now, trigger in changes:
         webhooks.ticket_event(ticket, trigger, now=now, endpoints=configuration.endpoints)
@@ -105,13 +105,15 @@ class _Configuration:
     policies: list[Any] | None = None
     rules: list[Any] | None = None
     endpoints: list[Any] | None = None
+    #: SLA clocks written with Core statements: only where no clock is held as an ORM object
+    bulk: bool = False
 
     @classmethod
-    def load(cls) -> _Configuration:
+    def load(cls, *, bulk: bool = False) -> _Configuration:
         from ticketing.services import escalations, sla, webhooks
 
         return cls(sla.active_policies(), escalations.enabled_rules(),
-                   webhooks.active_endpoints())
+                   webhooks.active_endpoints(), bulk)
 
 
 class TicketChangeBatch:
@@ -137,8 +139,12 @@ class TicketChangeBatch:
     def restore(self, checkpoint: dict[int, tuple[Ticket, datetime, str]]) -> None:
         self._held = dict(checkpoint)
 
-    def apply(self) -> int:
-        """Bring every held ticket up to date, in the order first held; how many there were."""
+    def apply(self, *, bulk: bool = False) -> int:
+        """Bring every held ticket up to date, in the order first held; how many there were.
+
+        `bulk` writes the SLA clocks with Core statements (`sla.refresh_tickets_sla`): for a
+        batch that holds no clock as an ORM object.
+        """
         held, self._held = list(self._held.values()), {}
         # Anything these call that changes a ticket again is applied at once, not held.
         token = _batch.set(None)
@@ -146,7 +152,7 @@ class TicketChangeBatch:
             if held:
                 # Policies, rules and endpoints read once, and each ticket's events, clocks
                 # and rule states in one query for all: several queries per ticket otherwise.
-                _bring_up_to_date(held, _Configuration.load())
+                _bring_up_to_date(held, _Configuration.load(bulk=bulk))
         finally:
             _batch.reset(token)
         return len(held)
