@@ -18,7 +18,7 @@ What happens:
    postgresql+psycopg://postgres@127.0.0.1:5432/bench_email), dropped and created again. The
    schema comes from `db.create_all()`.
 3. The timed part is exactly what `flask email ingest BATCH.mbox` does per batch:
-   `read_sources` + `in_written_order`, then `mail_ingest.ingest_many`: chunks of 50 raw mails
+   `read_sources` + `in_written_order`, then `mail_ingest.ingest_many`: chunks of 200 raw mails
    stored and committed, parsed in a helper process, and each chunk taken in as one unit of
    work (`pipeline.process_batch`). Acknowledgements are queued in the outbox as in
    production; delivering them (the CLI's `kick_outbox()` afterwards) is not timed.

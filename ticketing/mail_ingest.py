@@ -106,9 +106,13 @@ def _public_outcome(outcome: str) -> str:
     } else "appended"
 
 
-#: Mails stored in one commit and handed to the parsing process at a time. Large enough that
-#: the hand-over costs little per mail; small enough that a crash repeats little work.
-INGEST_CHUNK = 50
+#: Mails stored in one commit, parsed and taken in as one unit of work at a time. Each chunk
+#: has a fixed cost (its questions read up front, the SLA configuration, the commits), and on
+#: two cores 200 a chunk took in a third more mail per second than 50. A chunk holds the
+#: batch lock while it is taken in (on SQLite the write lock: about a second for 200 mails).
+INGEST_CHUNK = 200
+#: ... and at most this many bytes of raw mail, so that a run of large mails makes small chunks
+INGEST_CHUNK_BYTES = 32 * 1024 * 1024
 
 StoredChunk = list[tuple[RawMail, int]]
 
@@ -129,11 +133,28 @@ def ingest_many(
     A mail that cannot be parsed is quarantined with its reason, as `ingest_mail` would do it.
     """
     settings = settings or IntakeSettings.from_config(app.config)
-    chunks = [mails[start:start + INGEST_CHUNK] for start in range(0, len(mails), INGEST_CHUNK)]
+    chunks = _chunks(mails)
     if parallel is None:
         parallel = len(chunks) > 2 and (os.cpu_count() or 1) > 1
     with _fewer_collections():
         yield from _ingest_chunks(app, chunks, settings, parallel)
+
+
+def _chunks(mails: Sequence[RawMail]) -> list[Sequence[RawMail]]:
+    """Consecutive mails, at most INGEST_CHUNK of them and INGEST_CHUNK_BYTES (or one mail)."""
+    chunks: list[Sequence[RawMail]] = []
+    start, size = 0, 0
+    for index, mail in enumerate(mails):
+        full = index - start >= INGEST_CHUNK or (
+            index > start and size + len(mail.raw) > INGEST_CHUNK_BYTES
+        )
+        if full:
+            chunks.append(mails[start:index])
+            start, size = index, 0
+        size += len(mail.raw)
+    if start < len(mails):
+        chunks.append(mails[start:])
+    return chunks
 
 
 @contextmanager

@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from bench.email_ingest import generate_mails
-from ticketing.mail_ingest import INGEST_CHUNK
 from ticketing.mailsource import RawMail, in_written_order
 
 MAILS = 120
@@ -79,13 +78,18 @@ def mails() -> tuple[list[RawMail], dict[str, str]]:
                for number, raw in enumerate(_within_one_batch())]
     ordered = in_written_order([*raws, *crafted])
     # They must share one chunk, or the test would not test a batch answering from itself.
-    last_chunk = {mail.source for mail in ordered[-(len(ordered) % INGEST_CHUNK or INGEST_CHUNK):]}
+    last_chunk = {mail.source for mail in ordered[-(len(ordered) % CHUNK or CHUNK):]}
     assert {mail.source for mail in crafted} <= last_chunk
     return ordered, batch.reply_to
 
 
-def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool) -> dict:
+#: small chunks, so that later chunks also find earlier chunks' work in the database
+CHUNK = 50
+
+
+def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool, monkeypatch) -> dict:
     """Take the mails in on a database of their own; describe where everything ended."""
+    from ticketing import mail_ingest
     from ticketing.app import create_app
     from ticketing.extensions import db
     from ticketing.mail_ingest import ingest_mail, ingest_many
@@ -95,6 +99,7 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool) -> dict
                      ATTACHMENT_STORAGE_PATH=str(tmp_path / f"{name}-attachments"))
     with app.app_context():
         db.create_all()
+        monkeypatch.setattr(mail_ingest, "INGEST_CHUNK", CHUNK)
         if batched:
             outcomes = [o.outcome for _mail, o in ingest_many(app, mails, parallel=False)]
         else:
@@ -128,11 +133,11 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool) -> dict
             "clocks": clocks, "outbox": outbox, "linked": linked}
 
 
-def test_a_batch_ends_where_one_mail_at_a_time_ends(tmp_path, mails, caplog):
+def test_a_batch_ends_where_one_mail_at_a_time_ends(tmp_path, mails, caplog, monkeypatch):
     ordered, reply_to = mails
 
-    alone = _ingest(tmp_path, "alone", ordered, batched=False)
-    batched = _ingest(tmp_path, "batched", ordered, batched=True)
+    alone = _ingest(tmp_path, "alone", ordered, batched=False, monkeypatch=monkeypatch)
+    batched = _ingest(tmp_path, "batched", ordered, batched=True, monkeypatch=monkeypatch)
 
     # Each chunk went in at once, answered by its IntakeCache, not record by record.
     assert "record by record" not in caplog.text

@@ -414,3 +414,22 @@ def test_a_batch_parsed_in_the_helper_process_gives_the_same_lines(
     assert lines[0]["ticket"] == lines[1]["ticket"]
     assert count(db_session, InboundRecord.id) == 6
     assert count(db_session, Ticket.id) == 3
+
+
+def test_chunks_are_cut_by_count_and_by_bytes(monkeypatch):
+    import ticketing.mail_ingest as mail_ingest
+    from ticketing.mailsource import RawMail
+
+    monkeypatch.setattr(mail_ingest, "INGEST_CHUNK", 3)
+    monkeypatch.setattr(mail_ingest, "INGEST_CHUNK_BYTES", 100)
+    sizes = [10, 10, 10, 10, 60, 50, 500, 10]
+    mails = [RawMail(f"{n}.eml", b"x" * size) for n, size in enumerate(sizes)]
+
+    chunks = mail_ingest._chunks(mails)
+
+    # Three at most; a chunk ends before the mail that would take it over 100 bytes; a mail
+    # larger than that goes alone.
+    assert [[len(mail.raw) for mail in chunk] for chunk in chunks] == [
+        [10, 10, 10], [10, 60], [50], [500], [10]
+    ]
+    assert [mail for chunk in chunks for mail in chunk] == mails
