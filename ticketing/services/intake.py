@@ -262,8 +262,16 @@ def _belongs_to(ticket: Ticket, customer: Customer) -> bool:
 def _written(row: Any) -> Any:
     """The row, flushed first if it has no id yet (a batch writes in one flush at its end)."""
     if row.id is None:
-        db.session.flush()
+        _flush()
     return row
+
+
+def _flush() -> None:
+    cache = intake_cache.active()
+    if cache is not None:
+        cache.flush()
+    else:
+        db.session.flush()
 
 
 def _thread_target(contact: Contact, match: CustomerMatch) -> tuple[Ticket | None, str]:
@@ -378,7 +386,7 @@ def _prior_tickets(
             if cache is not None else intake_cache.UNKNOWN)
     if held is not intake_cache.UNKNOWN:
         if any(ticket.id is None for ticket, _first in held):
-            db.session.flush()  # their ids are their references, which the reasons quote
+            _flush()  # their ids are their references, which the reasons quote
         return [_prior(ticket, first) for ticket, first in held]
     since = now - settings.look_back
     # Each ticket's opening words in the same query (a correlated subquery on the

@@ -310,19 +310,22 @@ class IntakeCache:
         """An event for the ticket's log, written by `finish` with the others."""
         self._events.append((ticket, at, type_, actor, message, data))
 
+    def flush(self) -> None:
+        """Write what the batch has so far, now (an id is needed before the end)."""
+        assign_ids(db.session.new)
+        db.session.flush()
+
     def finish(self) -> None:
         """Write the batch, then run what waited for its ids, then write that too.
 
         The events go last, in one INSERT for all of them: as ORM objects they were a third of
         the batch's flush, and nothing reads them back before this.
         """
-        assign_ids(db.session.new)
-        db.session.flush()
+        self.flush()
         waiting, self._after_flush = self._after_flush, []
         for work in waiting:
             work()
-        assign_ids(db.session.new)
-        db.session.flush()
+        self.flush()
         self.holds_events = False
         events, self._events = self._events, []
         if events:
