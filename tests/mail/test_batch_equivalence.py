@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from email.message import EmailMessage
 
@@ -9,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.email_ingest import generate_mails
+from tests.conftest import TEST_DATABASE_URL, skip_or_fail
 from ticketing.mailsource import RawMail, in_written_order
 
 MAILS = 120
@@ -87,7 +89,33 @@ def mails() -> tuple[list[RawMail], dict[str, str]]:
 CHUNK = 50
 
 
-def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool, monkeypatch) -> dict:
+def _database(backend: str, tmp_path, name: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / name}.db"
+    if not TEST_DATABASE_URL:
+        skip_or_fail("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
+    base = sa.make_url(TEST_DATABASE_URL)
+    database = f"{base.database}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_eq_{name}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
+    engine.dispose()
+    return base.set(database=database).render_as_string(hide_password=False)
+
+
+def _drop(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    target = sa.make_url(url)
+    engine = sa.create_engine(sa.make_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    engine.dispose()
+
+
+def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool, monkeypatch,
+            backend: str) -> dict:
     """Take the mails in on a database of their own; describe where everything ended."""
     from ticketing import mail_ingest
     from ticketing.app import create_app
@@ -95,7 +123,8 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool, monkeyp
     from ticketing.mail_ingest import ingest_mail, ingest_many
     from ticketing.models import Message, OutboxMessage, SlaClock, Ticket, TicketEvent
 
-    app = create_app("test", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / name}.db",
+    url = _database(backend, tmp_path, name)
+    app = create_app("test", SQLALCHEMY_DATABASE_URI=url,
                      ATTACHMENT_STORAGE_PATH=str(tmp_path / f"{name}-attachments"))
     with app.app_context():
         db.create_all()
@@ -107,10 +136,11 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool, monkeyp
         ticket_of = dict(db.session.execute(
             sa.select(Message.rfc_message_id, Message.ticket_id)
             .where(Message.direction == "in")
+            .order_by(Message.created_at, Message.id)
         ).all())
         # Tickets by the Message-ID of their first mail: ids may differ, contents may not.
         first_mail = {}
-        for mid, ticket_id in sorted(ticket_of.items(), key=lambda item: item[1]):
+        for mid, ticket_id in ticket_of.items():
             first_mail.setdefault(ticket_id, mid)
         tickets = {
             first_mail[t.id]: (t.status.value, t.contact_count, t.repeat_contacts,
@@ -129,15 +159,24 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool, monkeyp
         )
         db.session.remove()
         db.engine.dispose()
+    _drop(url)
     return {"outcomes": outcomes, "tickets": tickets, "threads": threads, "events": events,
-            "clocks": clocks, "outbox": outbox, "linked": linked}
+            "clocks": clocks, "outbox": outbox, "linked": linked,
+            # The reference each ticket got: in the order tickets were opened, without gaps.
+            "references": {mail: f"T-{ticket_id}" for ticket_id, mail in first_mail.items()}}
 
 
-def test_a_batch_ends_where_one_mail_at_a_time_ends(tmp_path, mails, caplog, monkeypatch):
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_batch_ends_where_one_mail_at_a_time_ends(tmp_path, mails, caplog, monkeypatch,
+                                                    backend):
     ordered, reply_to = mails
 
-    alone = _ingest(tmp_path, "alone", ordered, batched=False, monkeypatch=monkeypatch)
-    batched = _ingest(tmp_path, "batched", ordered, batched=True, monkeypatch=monkeypatch)
+    alone = _ingest(tmp_path, "alone", ordered, batched=False, monkeypatch=monkeypatch,
+                    backend=backend)
+    batched = _ingest(tmp_path, "batched", ordered, batched=True, monkeypatch=monkeypatch,
+                      backend=backend)
 
     # Each chunk went in at once, answered by its IntakeCache, not record by record.
     assert "record by record" not in caplog.text
@@ -149,6 +188,7 @@ def test_a_batch_ends_where_one_mail_at_a_time_ends(tmp_path, mails, caplog, mon
     assert batched["clocks"] == alone["clocks"]
     assert batched["outbox"] == alone["outbox"]
     assert batched["linked"] == alone["linked"]
+    assert batched["references"] == alone["references"]
     # What the crafted mails are there for happened, in both.
     crafted = batched["outcomes"][-12:]
     assert crafted.count("duplicate") == 1

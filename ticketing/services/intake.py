@@ -234,15 +234,18 @@ def _choose_ticket(
         reason = f"{thread_reason}; that ticket is closed, so a new ticket follows it up"
         return None, "created", reason, True, threaded
 
-    priors = _prior_tickets(match, now, settings)
+    candidates = _prior_tickets(match, now, settings)
     decision = decide_repeat(
         contact.new_text or contact.text,
         contact.subject,
         now,
-        priors,
+        [prior for prior, _ticket in candidates],
         RepeatWindows(look_back=settings.look_back, reopen=settings.reopen_window),
     )
-    prior = db.session.get(Ticket, decision.ticket_id) if decision.ticket_id else None
+    prior = next(
+        (ticket for candidate, ticket in candidates if candidate.ticket_id == decision.ticket_id),
+        None,
+    ) if decision.ticket_id else None
     if decision.action == RepeatAction.append and prior is not None:
         return prior, "appended", decision.reason, True, None
     if decision.action == RepeatAction.reopen and prior is not None:
@@ -260,9 +263,11 @@ def _belongs_to(ticket: Ticket, customer: Customer) -> bool:
 
 
 def _written(row: Any) -> Any:
-    """The row, flushed first if it has no id yet (a batch writes in one flush at its end)."""
+    """The row with its id: drawn now, or written first (a batch writes at its end)."""
     if row.id is None:
-        _flush()
+        cache = intake_cache.active()
+        if cache is None or not cache.give_ids(type(row)):
+            _flush()
     return row
 
 
@@ -378,16 +383,18 @@ def _awaiting_our_reply(ticket: Ticket) -> bool:
 
 def _prior_tickets(
     match: CustomerMatch, now: datetime, settings: IntakeSettings
-) -> list[PriorTicket]:
+) -> list[tuple[PriorTicket, Ticket]]:
+    """The customer's open and recent tickets, for the repeat rules, with their rows."""
     if match.is_new_customer:
         return []
     cache = intake_cache.active()
     held = (cache.prior_tickets(match.customer, now=now, limit=_PRIOR_LIMIT)
             if cache is not None else intake_cache.UNKNOWN)
     if held is not intake_cache.UNKNOWN:
-        if any(ticket.id is None for ticket, _first in held):
-            _flush()  # their ids are their references, which the reasons quote
-        return [_prior(ticket, first) for ticket, first in held]
+        # Their ids are their references, which the reasons quote.
+        for ticket, _first in held:
+            _written(ticket)
+        return [(_prior(ticket, first), ticket) for ticket, first in held]
     since = now - settings.look_back
     # Each ticket's opening words in the same query (a correlated subquery on the
     # (ticket_id, created_at) index): a customer with twenty tickets costs one round trip.
@@ -409,7 +416,7 @@ def _prior_tickets(
         .order_by(Ticket.updated_at.desc())
         .limit(_PRIOR_LIMIT)
     ).all()
-    return [_prior(ticket, first or "") for ticket, first in rows]
+    return [(_prior(ticket, first or ""), ticket) for ticket, first in rows]
 
 
 #: how many of a customer's recent tickets the repeat rules compare a contact with
@@ -442,7 +449,9 @@ def _open_ticket(
         language=contact.language,
         opened_at=now,
         updated_at=now,
-        repeat_of=repeat_of,
+        # The id, not the relationship: a flush orders rows that refer to each other by their
+        # references, which would number new tickets out of their opening order.
+        repeat_of_id=_written(repeat_of).id if repeat_of is not None else None,
         # Set here rather than by the column defaults, which only apply when it is written.
         contact_count=0,
         repeat_contacts=0,
@@ -455,7 +464,7 @@ def _open_ticket(
         "ticket.created",
         now=now,
         channel=contact.channel.value,
-        repeat_of=f"T-{_written(repeat_of).id}" if repeat_of is not None else None,
+        repeat_of=f"T-{repeat_of.id}" if repeat_of is not None else None,
     )
     if match.customer.language is None and contact.language:
         match.customer.language = contact.language

@@ -310,6 +310,19 @@ class IntakeCache:
         """An event for the ticket's log, written by `finish` with the others."""
         self._events.append((ticket, at, type_, actor, message, data))
 
+    def give_ids(self, model: type) -> bool:
+        """Draw ids for every new row of the model in the batch, in order, without writing them.
+
+        A repeat of a ticket the batch opened quotes that ticket's reference, its id: drawing
+        the ids of all tickets opened so far keeps references in opening order and costs one
+        query rather than a flush. False on SQLite (no sequences): the caller flushes.
+        """
+        pending = [row for row in db.session.new if type(row) is model]
+        if db.session.get_bind().dialect.name != "postgresql":
+            return False
+        assign_ids(pending, at_least=1)
+        return True
+
     def flush(self) -> None:
         """Write what the batch has so far, now (an id is needed before the end)."""
         assign_ids(db.session.new)
@@ -338,7 +351,7 @@ class IntakeCache:
             ])
 
 
-def assign_ids(pending: Iterable[object]) -> None:
+def assign_ids(pending: Iterable[object], *, at_least: int = 2) -> None:
     """Give new rows their ids from their tables' sequences, in one query (PostgreSQL).
 
     With its id known, the ORM inserts a table's rows as one prepared statement executed for
@@ -353,7 +366,7 @@ def assign_ids(pending: Iterable[object]) -> None:
         if table is not None and "id" in table.c and getattr(row, "id", 0) is None:
             by_table[table].append(row)
     # One row: the usual INSERT ... RETURNING is as cheap.
-    by_table = {table: rows for table, rows in by_table.items() if len(rows) > 1}
+    by_table = {table: rows for table, rows in by_table.items() if len(rows) >= at_least}
     reserved = reserve_ids({table: len(rows) for table, rows in by_table.items()})
     if not reserved:
         return
