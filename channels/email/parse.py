@@ -496,7 +496,7 @@ def _body_of(source: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class _PartInfo:
-    """A part's MIME headers, parsed once: policy.default re-parses a header on every access."""
+    """A part's MIME headers, read once: the walk needs each several times."""
 
     content_type: str
     disposition: str | None
