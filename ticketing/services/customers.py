@@ -25,11 +25,9 @@ class CustomerMatch:
 
 
 def find_identity(identity: Identity) -> CustomerIdentity | None:
-    cache = intake_cache.active()
-    if cache is not None:
-        found = cache.identity(identity)
-        if found is not intake_cache.UNKNOWN:
-            return found
+    found = intake_cache.ask(intake_cache.IntakeCache.identity, identity)
+    if found is not intake_cache.UNKNOWN:
+        return found
     return db.session.scalar(
         sa.select(CustomerIdentity)
         .where(

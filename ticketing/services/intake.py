@@ -38,6 +38,7 @@ from ticketing.services import intake_cache, outbox, texts
 from ticketing.services.attachments import AttachmentStore
 from ticketing.services.customers import CustomerMatch, find_or_create_customer, set_opt_out
 from ticketing.services.events import record_event
+from ticketing.services.intake_cache import UNKNOWN, IntakeCache
 from ticketing.services.tickets import change_status, ticket_changed
 from ticketing.services.tracking import issue_tracking_token
 
@@ -138,11 +139,9 @@ def receive_contact(
 
 
 def _find_message(channel: str, external_id: str, *, cached: bool = False) -> Message | None:
-    cache = intake_cache.active() if cached else None
-    if cache is not None:
-        found = cache.message(channel, external_id)
-        if found is not intake_cache.UNKNOWN:
-            return found
+    found = intake_cache.ask(IntakeCache.message, channel, external_id) if cached else UNKNOWN
+    if found is not UNKNOWN:
+        return found
     return db.session.scalar(
         sa.select(Message).where(Message.channel == channel, Message.external_id == external_id)
     )
@@ -311,11 +310,9 @@ def _thread_target(contact: Contact, match: CustomerMatch) -> tuple[Ticket | Non
 
 
 def _reply_waiting_for(rfc_message_id: str) -> Message | None:
-    cache = intake_cache.active()
-    if cache is not None:
-        found = cache.referencing(rfc_message_id)
-        if found is not intake_cache.UNKNOWN:
-            return found
+    found = intake_cache.ask(IntakeCache.referencing, rfc_message_id)
+    if found is not UNKNOWN:
+        return found
     return db.session.scalar(
         sa.select(Message)
         .join(MessageReference, MessageReference.message_id == Message.id)
@@ -325,21 +322,16 @@ def _reply_waiting_for(rfc_message_id: str) -> Message | None:
 
 
 def _ticket_by_id(ticket_id: int) -> Ticket | None:
-    cache = intake_cache.active()
-    if cache is not None:
-        found = cache.ticket(ticket_id)
-        if found is not intake_cache.UNKNOWN:
-            return found
-    return db.session.get(Ticket, ticket_id)
+    found = intake_cache.ask(IntakeCache.ticket, ticket_id)
+    return db.session.get(Ticket, ticket_id) if found is UNKNOWN else found
 
 
 def _ticket_by_message_ids(message_ids: Iterable[str]) -> Ticket | None:
     ids = [mid for mid in message_ids if mid][:50]
     if not ids:
         return None
-    cache = intake_cache.active()
-    message = cache.latest_message(ids) if cache is not None else intake_cache.UNKNOWN
-    if message is intake_cache.UNKNOWN:
+    message = intake_cache.ask(IntakeCache.latest_message, ids)
+    if message is UNKNOWN:
         message = db.session.scalar(
             sa.select(Message)
             .where(Message.rfc_message_id.in_(ids))
@@ -387,27 +379,16 @@ def _prior_tickets(
     """The customer's open and recent tickets, for the repeat rules, with their rows."""
     if match.is_new_customer:
         return []
-    cache = intake_cache.active()
-    held = (cache.prior_tickets(match.customer, now=now, limit=_PRIOR_LIMIT)
-            if cache is not None else intake_cache.UNKNOWN)
-    if held is not intake_cache.UNKNOWN:
+    held = intake_cache.ask(IntakeCache.prior_tickets, match.customer, now=now,
+                            limit=_PRIOR_LIMIT)
+    if held is not UNKNOWN:
         # Their ids are their references, which the reasons quote.
         for ticket, _first in held:
             _written(ticket)
         return [(_prior(ticket, first), ticket) for ticket, first in held]
     since = now - settings.look_back
-    # Each ticket's opening words in the same query (a correlated subquery on the
-    # (ticket_id, created_at) index): a customer with twenty tickets costs one round trip.
-    first_words = (
-        sa.select(Message.new_text)
-        .where(Message.ticket_id == Ticket.id, Message.direction == Direction.inbound)
-        .order_by(Message.created_at, Message.id)
-        .limit(1)
-        .correlate(Ticket)
-        .scalar_subquery()
-    )
     rows = db.session.execute(
-        sa.select(Ticket, first_words)
+        sa.select(Ticket, intake_cache.first_inbound_words())
         .where(
             Ticket.customer_id == match.customer.id,
             Ticket.merged_into_id.is_(None),
@@ -598,11 +579,10 @@ def _acknowledge(
     else:
         channel = Channel.sms
     since = now - ACK_CAP_WINDOW
-    cache = intake_cache.active()
-    sent = (cache.recent_acknowledgements(identity.address, since=since)
-            if cache is not None else intake_cache.UNKNOWN)
-    if sent is intake_cache.UNKNOWN:
+    sent = intake_cache.ask(IntakeCache.recent_acknowledgements, identity.address, since=since)
+    if sent is UNKNOWN:
         sent = outbox.count_recent(identity.address, "acknowledgement", since=since)
+    cache = intake_cache.active()
     if sent >= settings.ack_cap_per_sender:
         record_event(
             ticket, "acknowledgement.skipped", now=now,
