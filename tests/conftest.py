@@ -6,6 +6,7 @@ import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,30 @@ if TEST_DATABASE_URL:
 REDIS_URL = os.environ.get("REDIS_URL")
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday morning in Amsterdam
+
+
+@contextmanager
+def throwaway_database(name: str, base_url: str | None = None) -> Iterator[str]:
+    """A new, empty PostgreSQL database beside `base_url`'s (TEST_DATABASE_URL's); its URL.
+
+    For tests that need real commits or several connections. It is dropped afterwards, and a
+    database of that name left behind by a killed run is dropped first.
+    """
+    base = sa.make_url(base_url or TEST_DATABASE_URL)
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    drop()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        drop()
+        admin.dispose()
 
 
 def skip_or_fail(reason: str) -> None:

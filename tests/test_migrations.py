@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tests.conftest import TEST_DATABASE_URL, skip_or_fail
+from tests.conftest import TEST_DATABASE_URL, skip_or_fail, throwaway_database
 
 # The word-search indexes are expressions on PostgreSQL only; Alembic cannot compare expression
 # indexes on SQLite and says so. Everything else is compared.
@@ -26,17 +26,8 @@ def empty_database(request, tmp_path):
         return
     if not TEST_DATABASE_URL:
         skip_or_fail("TEST_DATABASE_URL is not set, so migrations are not checked on PostgreSQL")
-    base = sa.make_url(TEST_DATABASE_URL)
-    name = f"migrations_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with throwaway_database(f"migrations_{uuid.uuid4().hex[:10]}") as url:
+        yield url
 
 
 def _app_for(url: str, tmp_path):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
 
 from bench.email_ingest import generate_mails
-from tests.conftest import TEST_DATABASE_URL, skip_or_fail
+from tests.conftest import TEST_DATABASE_URL, skip_or_fail, throwaway_database
 from ticketing.mailsource import RawMail, in_written_order
 
 MAILS = 120
@@ -89,41 +91,35 @@ def mails() -> tuple[list[RawMail], dict[str, str]]:
 CHUNK = 50
 
 
-def _database(backend: str, tmp_path, name: str) -> str:
+@contextmanager
+def _database(backend: str, tmp_path, name: str) -> Iterator[str]:
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / name}.db"
+        yield f"sqlite:///{tmp_path / name}.db"
+        return
     if not TEST_DATABASE_URL:
         skip_or_fail("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
-    base = sa.make_url(TEST_DATABASE_URL)
-    database = f"{base.database}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_eq_{name}"
-    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
-    engine.dispose()
-    return base.set(database=database).render_as_string(hide_password=False)
-
-
-def _drop(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    target = sa.make_url(url)
-    engine = sa.create_engine(sa.make_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    engine.dispose()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    database = f"{sa.make_url(TEST_DATABASE_URL).database}_{worker}_eq_{name}"
+    with throwaway_database(database) as url:
+        yield url
 
 
 def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool, monkeypatch,
             backend: str) -> dict:
     """Take the mails in on a database of their own; describe where everything ended."""
+    with _database(backend, tmp_path, name) as url:
+        return _ingest_into(url, tmp_path, name, mails, batched=batched,
+                            monkeypatch=monkeypatch)
+
+
+def _ingest_into(url: str, tmp_path, name: str, mails: list[RawMail], *, batched: bool,
+                 monkeypatch) -> dict:
     from ticketing import mail_ingest
     from ticketing.app import create_app
     from ticketing.extensions import db
     from ticketing.mail_ingest import ingest_mail, ingest_many
     from ticketing.models import Message, OutboxMessage, SlaClock, Ticket, TicketEvent
 
-    url = _database(backend, tmp_path, name)
     app = create_app("test", SQLALCHEMY_DATABASE_URI=url,
                      ATTACHMENT_STORAGE_PATH=str(tmp_path / f"{name}-attachments"))
     with app.app_context():
@@ -159,7 +155,6 @@ def _ingest(tmp_path, name: str, mails: list[RawMail], *, batched: bool, monkeyp
         )
         db.session.remove()
         db.engine.dispose()
-    _drop(url)
     return {"outcomes": outcomes, "tickets": tickets, "threads": threads, "events": events,
             "clocks": clocks, "outbox": outbox, "linked": linked,
             # The reference each ticket got: in the order tickets were opened, without gaps.

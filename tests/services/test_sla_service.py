@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import TEST_DATABASE_URL, skip_or_fail
+from tests.conftest import TEST_DATABASE_URL, skip_or_fail, throwaway_database
 from ticketing.domain.contact import ThreadHints
 from ticketing.models import SlaClock, SlaPolicy, TicketEvent, TicketStatus
 from ticketing.services import sla
@@ -165,13 +165,7 @@ def test_two_workers_sweeping_at_once_record_each_event_once(tmp_path):
     from ticketing.extensions import db
     from ticketing.models import Customer, Ticket
 
-    base = sa.make_url(TEST_DATABASE_URL)
-    name = f"sweep_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = base.set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_database(f"sweep_{uuid.uuid4().hex[:8]}") as url:
         app = create_app("test", SQLALCHEMY_DATABASE_URI=url,
                          ATTACHMENT_STORAGE_PATH=str(tmp_path))
         start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -217,10 +211,6 @@ def test_two_workers_sweeping_at_once_record_each_event_once(tmp_path):
             db.session.remove()
             db.engine.dispose()
         assert count == 300
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _policy(db_session, name, position, conditions, first_response):

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from tests.conftest import throwaway_database
 from tests.support.twilio_standin import TwilioStandIn
 from ticketing.models import (
     Attachment,
@@ -469,18 +470,9 @@ def live_database_url(database_url, tmp_path):
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'race.db'}"
         return
-    base = sa.make_url(database_url)
-    name = f"{base.database}_sms_race"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    name = f"{sa.make_url(database_url).database}_sms_race"
+    with throwaway_database(name, database_url) as url:
+        yield url
 
 
 @pytest.fixture
