@@ -176,15 +176,20 @@ def process_record(
                     return finished
                 continue
             log.exception("inbound record %s could not be processed", record_id)
-            return _quarantine(record_id, f"{error.__class__.__name__}: {error}"[:2000], now)
+            return _quarantine(record_id, _failure(error), now)
         except Exception as error:  # noqa: BLE001 - anything else is quarantined, never lost
             log.exception("inbound record %s could not be processed", record_id)
             db.session.rollback()
-            return _quarantine(record_id, f"{error.__class__.__name__}: {error}"[:2000], now)
+            return _quarantine(record_id, _failure(error), now)
         outcome = _mark_taken_in(record, results, now)
         db.session.commit()
         return outcome
     raise AssertionError("unreachable: the last attempt returns")
+
+
+def _failure(error: BaseException) -> str:
+    """The quarantine reason for an unexpected error: its class and message, bounded."""
+    return f"{error.__class__.__name__}: {error}"[:2000]
 
 
 def _taken_in_meanwhile(record_id: int) -> IngestOutcome | None:
@@ -313,7 +318,7 @@ def process_batch(
                     log.exception("inbound record %s could not be processed", record.id)
                     changes.restore(checkpoint)
                     outcomes.append(_mark_quarantined(
-                        record, f"{error.__class__.__name__}: {error}"[:2000], now
+                        record, _failure(error), now
                     ))
                 else:
                     outcomes.append(_mark_taken_in(record, results, now))
@@ -357,7 +362,7 @@ def _take_in_at_once(
         except Exception as error:  # noqa: BLE001 - quarantined, never lost
             log.exception("inbound record %s could not be parsed", record.id)
             outcomes.append(_mark_quarantined(
-                record, f"{error.__class__.__name__}: {error}"[:2000], now
+                record, _failure(error), now
             ))
             continue
         intake_time = record.received_at if as_of_arrival else now

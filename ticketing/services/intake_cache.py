@@ -310,11 +310,7 @@ class IntakeCache:
         the ids of all tickets opened so far keeps references in opening order and costs one
         query rather than a flush. False on SQLite (no sequences): the caller flushes.
         """
-        pending = [row for row in db.session.new if type(row) is model]
-        if db.session.get_bind().dialect.name != "postgresql":
-            return False
-        assign_ids(pending, at_least=1)
-        return True
+        return assign_ids([row for row in db.session.new if type(row) is model], at_least=1)
 
     def flush(self) -> None:
         """Write what the batch has so far, now (an id is needed before the end)."""
@@ -344,14 +340,15 @@ class IntakeCache:
             ])
 
 
-def assign_ids(pending: Iterable[object], *, at_least: int = 2) -> None:
+def assign_ids(pending: Iterable[object], *, at_least: int = 2) -> bool:
     """Give new rows their ids from their tables' sequences, in one query (PostgreSQL).
 
     With its id known, the ORM inserts a table's rows as one prepared statement executed for
     each (psycopg's pipeline) rather than one INSERT ... VALUES ... RETURNING with a thousand
     placeholders, which psycopg must parse anew every time: that parsing was a tenth of a
     batch's time. The ids are the ones the rows would have got, in the order they were added,
-    so ticket references stay consecutive. SQLite has no sequences: nothing to do there.
+    so ticket references stay consecutive. SQLite has no sequences: nothing is drawn there,
+    and False says so.
     """
     by_table: dict[sa.Table, list[object]] = defaultdict(list)
     for row in pending:
@@ -361,13 +358,14 @@ def assign_ids(pending: Iterable[object], *, at_least: int = 2) -> None:
     # One row: the usual INSERT ... RETURNING is as cheap.
     by_table = {table: rows for table, rows in by_table.items() if len(rows) >= at_least}
     reserved = reserve_ids({table: len(rows) for table, rows in by_table.items()})
-    if not reserved:
-        return
+    if reserved is None:
+        return False
     for table, rows in by_table.items():
         # In the order they were added (session.new keeps none; their insert_order does).
         rows.sort(key=lambda row: sa.inspect(row).insert_order)
         for row, new_id in zip(rows, reserved[table], strict=True):
             row.id = new_id  # type: ignore[attr-defined]
+    return True
 
 
 def _identities_of(contact: Contact) -> Iterator[Identity]:
